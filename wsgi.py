@@ -1,0 +1,5 @@
+"""The WSGI entry point: `gunicorn wsgi:app`. The only module that builds an app at import."""
+
+from pro_app import create_app
+
+app = create_app()
