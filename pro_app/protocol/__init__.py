@@ -1,0 +1,1 @@
+"""Time points, assessment windows and the reminder plan: pure functions of dates, no Flask."""
