@@ -1,0 +1,215 @@
+"""The `pro-app` command line (the same commands as `flask --app wsgi ...`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import date
+from typing import TextIO
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+from flask_migrate import upgrade
+
+from pro_app import catalogues
+from pro_app.checks import all_problems, configured_app
+from pro_app.config import ConfigurationError
+from pro_app.extensions import db
+from pro_app.instruments.response_io import ResponseSetError, parse_response_set
+from pro_app.instruments.scoring import score_instrument
+from pro_app.models import Role, Site
+from pro_app.models.types import utcnow
+from pro_app.services import accounts, demo
+from pro_app.services.definitions import instrument_registry
+from pro_app.services.enrolment import EnrolmentError, EnrolmentRequest, enroll_patient
+from pro_app.services.links import link_url
+
+
+def init_app(app: Flask) -> None:
+    """Register every command on the app's CLI."""
+    for command in (init_db, demo_command, site, staff, enroll, score, translate):
+        app.cli.add_command(command)
+
+
+def main() -> None:
+    """Entry point of the `pro-app` console script."""
+    from pro_app import create_app  # the CLI builds the app only when a command runs
+
+    group = FlaskGroup(create_app=create_app, add_version_option=False, load_dotenv=False)
+    # check runs without building the app: it must report an unsafe configuration, not stop on it.
+    group.add_command(check)
+    group.add_command(translate)
+    try:
+        group.main(prog_name="pro-app")
+    except ConfigurationError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(1)
+
+
+@click.command("init-db")
+@with_appcontext
+def init_db() -> None:
+    """Create or upgrade the database schema to the latest migration."""
+    upgrade()
+    click.echo("Database schema is up to date.")
+
+
+@click.command("demo")
+@with_appcontext
+def demo_command() -> None:
+    """Load a demo site, staff logins and patients in every state; print logins and links."""
+    for line in demo.load_demo(utcnow()):
+        click.echo(line)
+
+
+@click.group()
+def site() -> None:
+    """Manage sites."""
+
+
+@site.command("add")
+@click.argument("code")
+@click.argument("name")
+@with_appcontext
+def site_add(code: str, name: str) -> None:
+    """Add a site with a short CODE (e.g. MI01) and a NAME."""
+    try:
+        new_site = accounts.add_site(code, name)
+    except accounts.AccountError as error:
+        raise click.ClickException(str(error)) from None
+    db.session.commit()
+    click.echo(f"Site {new_site.code} added.")
+
+
+@click.group()
+def staff() -> None:
+    """Manage staff accounts."""
+
+
+@staff.command("add")
+@click.argument("email")
+@click.option("--role", required=True, type=click.Choice([role.value for role in Role]))
+@click.option("--site", "site_code", help="Site code; required for nurses and investigators.")
+@click.option("--name", default="", help="Full name shown in the audit trail.")
+@click.option("--language", default="it", type=click.Choice(["it", "en"]))
+@with_appcontext
+def staff_add(email: str, role: str, site_code: str | None, name: str, language: str) -> None:
+    """Add a staff account; the password comes from PRO_NEW_PASSWORD or a prompt."""
+    password = os.environ.get("PRO_NEW_PASSWORD") or click.prompt(
+        "Password", hide_input=True, confirmation_prompt=True
+    )
+    site_obj = _site_or_fail(site_code) if site_code else None
+    try:
+        user = accounts.add_staff(email, name, role, password, site_obj, language)
+    except accounts.AccountError as error:
+        raise click.ClickException(str(error)) from None
+    db.session.commit()
+    click.echo(f"Account {user.email} ({user.role}) added.")
+
+
+@click.command("enroll")
+@click.option("--study-code", required=True)
+@click.option("--site", "site_code", required=True)
+@click.option("--arm", required=True)
+@click.option("--randomized-on", required=True, type=click.DateTime(["%Y-%m-%d"]))
+@click.option("--language", default="it", type=click.Choice(["it", "en"]))
+@click.option("--timezone", default="Europe/Rome")
+@click.option("--email")
+@click.option("--phone")
+@click.option("--birth-year", type=int)
+@with_appcontext
+def enroll(
+    study_code: str,
+    site_code: str,
+    arm: str,
+    randomized_on: date,
+    language: str,
+    timezone: str,
+    email: str | None,
+    phone: str | None,
+    birth_year: int | None,
+) -> None:
+    """Enrol a patient; the last line printed is the patient's personal link."""
+    request = EnrolmentRequest(
+        study_code=study_code,
+        site=_site_or_fail(site_code),
+        arm=arm,
+        randomized_on=randomized_on.date() if hasattr(randomized_on, "date") else randomized_on,
+        language=language,
+        timezone=timezone,
+        email=email,
+        mobile=phone,
+        preferred_channel="email" if email or not phone else "sms",
+        birth_year=birth_year,
+    )
+    try:
+        enrolment = enroll_patient(request, utcnow())
+    except EnrolmentError as error:
+        raise click.ClickException(str(error)) from None
+    db.session.commit()
+    click.echo(f"Patient {enrolment.patient.study_code} enrolled.")
+    click.echo(link_url(current_app.config["BASE_URL"] or "", enrolment.token))
+
+
+@click.command("check")
+def check() -> None:
+    """Validate questionnaires, text packs, schedule, translations and configuration."""
+    problems = all_problems(configured_app())
+    for problem in problems:
+        click.echo(f"- {problem}", err=True)
+    if problems:
+        raise click.ClickException(f"{len(problems)} problem(s) found.")
+    click.echo("All checks passed.")
+
+
+@click.command("score")
+@click.argument("instrument_code")
+@click.argument("answers_file", type=click.File("r", encoding="utf-8"))
+@with_appcontext
+def score(instrument_code: str, answers_file: TextIO) -> None:
+    """Score one response set (JSON {"1": 2, "2": null, ...}; - reads stdin); print JSON scores."""
+    registry = instrument_registry()
+    if instrument_code not in registry.instruments:
+        known = ", ".join(registry.instruments)
+        raise click.ClickException(f"unknown instrument {instrument_code!r} (known: {known})")
+    instrument = registry.get(instrument_code)
+    try:
+        answers = parse_response_set(instrument, answers_file.read())
+    except ResponseSetError as error:
+        raise click.ClickException(str(error)) from None
+    scores = score_instrument(instrument, answers)
+    json.dump({code: result.value for code, result in scores.items()}, sys.stdout)
+    sys.stdout.write("\n")
+
+
+def _site_or_fail(code: str) -> Site:
+    found = accounts.site_by_code(code)
+    if found is None:
+        raise click.ClickException(f"Site {code!r} does not exist (add it with: pro-app site add).")
+    return found
+
+
+@click.group()
+def translate() -> None:
+    """Maintain the translation catalogues (English source strings; Italian must be complete)."""
+
+
+@translate.command("extract")
+def translate_extract() -> None:
+    """Write translations/messages.pot from the code and templates."""
+    catalogues.extract()
+
+
+@translate.command("update")
+def translate_update() -> None:
+    """Extract, then merge new strings into every catalogue."""
+    catalogues.extract()
+    catalogues.update()
+
+
+@translate.command("compile")
+def translate_compile() -> None:
+    """Build the .mo files the app reads."""
+    catalogues.compile_catalogues()

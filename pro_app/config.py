@@ -1,0 +1,119 @@
+"""Configuration: defaults, then PRO_* environment variables, then an explicit mapping (tests)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+ENVIRONMENTS = ("development", "production")
+UNSAFE_SECRET_KEYS = {"", "dev", "change-me", "changeme", "secret"}
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class ConfigurationError(RuntimeError):
+    """The configuration is unsafe or incomplete; start-up must stop."""
+
+
+def default_config(instance_path: Path) -> dict[str, Any]:
+    """Settings that apply when nothing else is said."""
+    return {
+        "ENV": "production",
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{instance_path / 'pro_app.sqlite3'}",
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SECRET_KEY": None,
+        "BASE_URL": None,
+        "TIMEZONE": "Europe/Rome",
+        "QUESTIONNAIRE_DIR": str(PROJECT_ROOT / "questionnaires"),
+        "TEXT_PACK_DIR": None,
+        "BABEL_DEFAULT_LOCALE": "it",
+        "BABEL_DEFAULT_TIMEZONE": "Europe/Rome",
+        "BABEL_TRANSLATION_DIRECTORIES": str(PROJECT_ROOT / "translations"),
+        "SUPPORTED_LOCALES": ("it", "en"),
+        "CLI_LOCALE": "en",
+        "MAIL_BACKEND": "console",
+        "MAIL_SERVER": "localhost",
+        "MAIL_PORT": 25,
+        "MAIL_SENDER": None,
+        "SMS_BACKEND": "console",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": True,
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "DETERIORATION_THRESHOLD": 10,
+    }
+
+
+def load_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
+    """Fill app.config from defaults, PRO_* variables and the overrides, in that order."""
+    app.config.from_mapping(default_config(Path(app.instance_path)))
+    app.config.from_prefixed_env("PRO")
+    if overrides:
+        app.config.from_mapping(overrides)
+    if app.config["ENV"] == "development":
+        _apply_development_defaults(app)
+
+
+def _apply_development_defaults(app: Flask) -> None:
+    # Development runs over plain http on localhost with a key kept in instance/ so that
+    # sessions survive restarts; production must be told all of this explicitly.
+    app.config["SESSION_COOKIE_SECURE"] = False
+    if not app.config["BASE_URL"]:
+        app.config["BASE_URL"] = "http://127.0.0.1:5000"
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _instance_secret_key(Path(app.instance_path))
+
+
+def _instance_secret_key(instance_path: Path) -> str:
+    key_file = instance_path / "secret_key"
+    if key_file.exists():
+        return key_file.read_text(encoding="utf-8").strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    key_file.write_text(key, encoding="utf-8")
+    key_file.chmod(0o600)
+    return key
+
+
+def configuration_problems(config: Mapping[str, Any]) -> list[str]:
+    """Everything that makes this configuration unsafe or unusable, as readable sentences."""
+    problems: list[str] = []
+    env = config.get("ENV")
+    if env not in ENVIRONMENTS:
+        problems.append(f"PRO_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env!r}.")
+    if env != "production":
+        return problems
+    secret = config.get("SECRET_KEY") or ""
+    if secret in UNSAFE_SECRET_KEYS or len(str(secret)) < MIN_SECRET_KEY_LENGTH:
+        problems.append(
+            f"PRO_SECRET_KEY must be set to a random value of at least {MIN_SECRET_KEY_LENGTH} "
+            "characters (for example: python3 -c 'import secrets; print(secrets.token_hex(32))')."
+        )
+    if config.get("DEBUG"):
+        problems.append("Debug mode must be off in production (unset PRO_DEBUG / FLASK_DEBUG).")
+    base_url = config.get("BASE_URL") or ""
+    if not base_url:
+        problems.append(
+            "PRO_BASE_URL must be set to the public https address of the app "
+            "(links in messages are built from it)."
+        )
+    elif not str(base_url).startswith("https://"):
+        problems.append("PRO_BASE_URL must start with https:// in production.")
+    if not config.get("SESSION_COOKIE_SECURE"):
+        problems.append("Session cookies must be marked Secure in production.")
+    return problems
+
+
+def check_configuration(app: Flask) -> None:
+    """Stop start-up with a clear message when the configuration is unsafe."""
+    problems = configuration_problems(app.config)
+    if problems:
+        raise ConfigurationError(
+            "The configuration is not safe to start with:\n- " + "\n- ".join(problems)
+        )
