@@ -13,12 +13,15 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskCliRunner
+from hypothesis import HealthCheck, given, settings
 
 from pro_app import cli
 from pro_app.extensions import db
 from pro_app.models import Assessment, Patient, PatientLink, Site, StaffUser
 from pro_app.services.links import hash_token
 from tests.conftest import TEST_SECRET_KEY
+from tests.unit.reference_scoring import REFERENCES
+from tests.unit.test_scoring_properties import INSTRUMENTS, response_sets
 
 PRO_APP = shutil.which("pro-app", path=str(Path(sys.executable).parent))
 
@@ -277,3 +280,23 @@ def _safe_production_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PRO_ENV", "production")
     monkeypatch.setenv("PRO_SECRET_KEY", TEST_SECRET_KEY)
     monkeypatch.setenv("PRO_BASE_URL", "https://pro.example.test")
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(answers=response_sets(INSTRUMENTS["qlq_c30"]))
+def test_score_command_agrees_with_the_independent_reference(
+    runner: FlaskCliRunner, answers: dict[int, int | None]
+) -> None:
+    payload = json.dumps({str(item): value for item, value in answers.items()})
+    result = runner.invoke(args=["score", "qlq_c30", "-"], input=payload)
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.output)
+    expected = REFERENCES["qlq_c30"](answers)
+    assert printed.keys() == expected.keys()
+    for scale, value in expected.items():
+        if value is None:
+            assert printed[scale] is None, scale
+        else:
+            assert printed[scale] == pytest.approx(value, abs=1e-9), scale
