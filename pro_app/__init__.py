@@ -14,11 +14,12 @@ from pro_app import (
     health,
     i18n,
     models,  # noqa: F401  (registers every table on the metadata)
+    patient,
     public,
     security,
 )
 from pro_app.config import check_configuration, load_config
-from pro_app.extensions import csrf, db, migrate
+from pro_app.extensions import csrf, db, limiter, migrate
 from pro_app.services import definitions
 
 
@@ -33,6 +34,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     health.init_app(app)
     public.init_app(app)
+    patient.init_app(app)
     cli.init_app(app)
     return app
 
@@ -44,3 +46,4 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(database.MIGRATIONS_DIR), render_as_batch=True)
     i18n.init_app(app)
     csrf.init_app(app)
+    limiter.init_app(app)

@@ -47,6 +47,15 @@ def default_config(instance_path: Path) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "WTF_CSRF_TIME_LIMIT": None,
         "DETERIORATION_THRESHOLD": 10,
+        # Patient pages
+        "PATIENT_ITEMS_PER_PAGE": 5,  # 1 = one question per screen
+        "PATIENT_IDLE_MINUTES": 120,  # a patient session unused this long must start again
+        "PATIENT_SUBMIT_GRACE_MINUTES": 60,  # a page posted just after closing still counts
+        "PATIENT_SECOND_FACTOR": False,  # ask the year of birth before showing any question
+        "PATIENT_FORM_KEY_DAYS": 7,  # how long a rendered page can restore an expired session
+        "PATIENT_LINK_RATE_LIMIT": "20 per minute; 200 per day",
+        "RATELIMIT_STORAGE_URI": "memory://",  # set to redis://... with several web workers
+        "RATELIMIT_HEADERS_ENABLED": True,
     }
 
 

@@ -41,6 +41,8 @@ ERROR_TEXTS: dict[int, tuple[LazyString, LazyString]] = {
     ),
 }
 
+CSRF_FAILED = _l("The form has expired or is not valid. Please reload the page and try again.")
+
 
 def init_app(app: Flask) -> None:
     """Render HTTP errors, CSRF failures and unexpected exceptions as friendly pages."""
@@ -67,9 +69,7 @@ def handle_http_error(error: HTTPException) -> tuple[str, int] | HTTPException:
 
 
 def handle_csrf_error(_error: CSRFError) -> tuple[str, int]:
-    return render_error(
-        400, _l("The form has expired or is not valid. Please reload the page and try again.")
-    )
+    return render_error(400, CSRF_FAILED)
 
 
 def handle_unexpected_error(error: Exception) -> tuple[str, int]:

@@ -1,6 +1,8 @@
 """Flask extensions, created unbound; create_app() binds them."""
 
 from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
@@ -24,3 +26,6 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 babel = Babel()
 csrf = CSRFProtect()
+# Limits are declared on the routes that need them (personal links, sign-in); storage comes from
+# RATELIMIT_STORAGE_URI so that several workers can share one counter.
+limiter = Limiter(key_func=get_remote_address, default_limits=[])
