@@ -8,11 +8,11 @@ PORT ?= 5000
 
 export PRO_ENV ?= development
 
-.PHONY: run test install install-test translations db demo serve lint typecheck check clean-db
+.PHONY: run test install install-test browser-deps translations db demo serve lint typecheck check clean-db
 
 run: install translations db demo serve  ## install, create the SQLite database, load demo data, serve
 
-test: install-test translations  ## install test dependencies and run the whole suite
+test: install-test translations browser-deps  ## install test dependencies and run the whole suite
 	$(BIN)/pytest --cov --cov-report=term
 
 $(BIN)/activate:
@@ -24,6 +24,15 @@ install: $(BIN)/activate
 
 install-test: $(BIN)/activate
 	$(BIN)/pip install --quiet --editable ".[test]"
+
+# Browser tests drive Debian's chromium (never a downloaded browser) and inject axe-core from npm.
+browser-deps: tests/browser/node_modules/axe-core/axe.min.js
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
+
+tests/browser/node_modules/axe-core/axe.min.js: tests/browser/package.json tests/browser/package-lock.json
+	npm ci --prefix tests/browser --no-audit --no-fund --silent
 
 translations:
 	$(PRO) translate compile
