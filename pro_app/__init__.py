@@ -20,7 +20,7 @@ from pro_app import (
 )
 from pro_app.config import check_configuration, load_config
 from pro_app.extensions import csrf, db, limiter, migrate
-from pro_app.services import definitions
+from pro_app.services import definitions, senders
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -30,6 +30,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     check_configuration(app)
     register_extensions(app)
     definitions.init_app(app)
+    senders.init_app(app)
     security.init_app(app)
     errors.init_app(app)
     health.init_app(app)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import TextIO
 
 import click
@@ -23,13 +23,25 @@ from pro_app.models import Role, Site
 from pro_app.models.types import utcnow
 from pro_app.services import accounts, demo
 from pro_app.services.definitions import instrument_registry
+from pro_app.services.dispatch import dispatch_due_messages
 from pro_app.services.enrolment import EnrolmentError, EnrolmentRequest, enroll_patient
 from pro_app.services.links import link_url
 
 
 def init_app(app: Flask) -> None:
     """Register every command on the app's CLI."""
-    for command in (init_db, demo_command, site, staff, enroll, score, translate):
+    for command in (
+        init_db,
+        demo_command,
+        site,
+        staff,
+        enroll,
+        score,
+        translate,
+        reminders,
+        scheduler,
+        devserver,
+    ):
         app.cli.add_command(command)
 
 
@@ -213,3 +225,64 @@ def translate_update() -> None:
 def translate_compile() -> None:
     """Build the .mo files the app reads."""
     catalogues.compile_catalogues()
+
+
+@click.group()
+def reminders() -> None:
+    """The outbox of invitations and reminders."""
+
+
+@reminders.command("run")
+@click.option(
+    "--now", "now_text", help="The instant of the pass (ISO 8601 with offset); default now."
+)
+@with_appcontext
+def reminders_run(now_text: str | None) -> None:
+    """One dispatcher pass at that instant; prints a one-line summary."""
+    now = utcnow()
+    if now_text:
+        try:
+            now = datetime.fromisoformat(now_text)
+        except ValueError:
+            raise click.BadParameter("use ISO 8601, e.g. 2026-11-24T10:00:00+01:00") from None
+        if now.tzinfo is None:
+            raise click.BadParameter("give a UTC offset, e.g. 2026-11-24T10:00:00+01:00")
+    click.echo(dispatch_due_messages(now.astimezone(UTC)).line())
+
+
+@click.command("scheduler")
+@with_appcontext
+def scheduler() -> None:
+    """The long-running scheduler: a dispatcher pass every minute while holding the lease."""
+    from pro_app.scheduler import build_scheduler, holder_id, release_lease
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    click.echo(f"Scheduler {holder_id()} started; a dispatcher pass runs every minute.")
+    try:
+        build_scheduler(app, blocking=True).start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        release_lease(holder_id(), utcnow())
+        click.echo("Scheduler stopped.")
+
+
+@click.command("devserver")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=5000, type=int)
+@with_appcontext
+def devserver(host: str, port: int) -> None:
+    """Development only: the web app and the scheduler in one process (no reloader)."""
+    from pro_app.scheduler import build_scheduler, holder_id, release_lease
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if app.config["ENV"] != "development":
+        raise click.ClickException("devserver is for PRO_ENV=development; use gunicorn.")
+    background = build_scheduler(app, blocking=False)
+    background.start()
+    try:
+        # One process, never the reloader: a reloader would start a second scheduler.
+        app.run(host=host, port=port, use_reloader=False, threaded=True)
+    finally:
+        background.shutdown(wait=False)
+        release_lease(holder_id(), utcnow())

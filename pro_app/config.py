@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,6 +28,8 @@ def default_config(instance_path: Path) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{instance_path / 'pro_app.sqlite3'}",
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "SECRET_KEY": None,
+        # Derives patient link tokens; defaults to SECRET_KEY. Changing it re-issues every link.
+        "LINK_SECRET": None,
         "BASE_URL": None,
         "TIMEZONE": "Europe/Rome",
         "QUESTIONNAIRE_DIR": str(PROJECT_ROOT / "questionnaires"),
@@ -36,11 +39,22 @@ def default_config(instance_path: Path) -> dict[str, Any]:
         "BABEL_TRANSLATION_DIRECTORIES": str(PROJECT_ROOT / "translations"),
         "SUPPORTED_LOCALES": ("it", "en"),
         "CLI_LOCALE": "en",
-        "MAIL_BACKEND": "console",
+        "MAIL_BACKEND": "smtp",
         "MAIL_SERVER": "localhost",
         "MAIL_PORT": 25,
+        "MAIL_USE_TLS": False,
+        "MAIL_USE_SSL": False,
+        "MAIL_USERNAME": None,
+        "MAIL_PASSWORD": None,
+        "MAIL_TIMEOUT": 15,
         "MAIL_SENDER": None,
+        "MAIL_FILE_DIR": str(instance_path / "outbox"),
         "SMS_BACKEND": "console",
+        "SMS_GATEWAY_URL": None,
+        "SMS_GATEWAY_KEY": None,
+        "SMS_SENDER": None,
+        "SMS_TIMEOUT": 15,
+        "SMS_FILE_DIR": str(instance_path / "outbox"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": True,
@@ -66,13 +80,18 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
     if overrides:
         app.config.from_mapping(overrides)
     if app.config["ENV"] == "development":
-        _apply_development_defaults(app)
+        _apply_development_defaults(app, overrides or {})
 
 
-def _apply_development_defaults(app: Flask) -> None:
+def _apply_development_defaults(app: Flask, overrides: Mapping[str, Any]) -> None:
     # Development runs over plain http on localhost with a key kept in instance/ so that
     # sessions survive restarts; production must be told all of this explicitly.
     app.config["SESSION_COOKIE_SECURE"] = False
+    # Messages go to files under instance/outbox, listed on the demo's "sent messages" page.
+    for key in ("MAIL_BACKEND", "SMS_BACKEND"):
+        if os.environ.get(f"PRO_{key}") is None and key not in overrides:
+            app.config[key] = "file"
+    app.config["MAIL_SENDER"] = app.config["MAIL_SENDER"] or "questionari@localhost"
     if not app.config["BASE_URL"]:
         app.config["BASE_URL"] = "http://127.0.0.1:5000"
     if not app.config["SECRET_KEY"]:
@@ -114,6 +133,8 @@ def configuration_problems(config: Mapping[str, Any]) -> list[str]:
         )
     elif not str(base_url).startswith("https://"):
         problems.append("PRO_BASE_URL must start with https:// in production.")
+    if config.get("MAIL_BACKEND") == "smtp" and not config.get("MAIL_SENDER"):
+        problems.append("PRO_MAIL_SENDER must be set (the From address of patient messages).")
     if not config.get("SESSION_COOKIE_SECURE"):
         problems.append("Session cookies must be marked Secure in production.")
     return problems

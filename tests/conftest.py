@@ -28,6 +28,9 @@ def make_config(database_uri: str, **overrides: Any) -> dict[str, Any]:
         "SECRET_KEY": TEST_SECRET_KEY,
         "SQLALCHEMY_DATABASE_URI": database_uri,
         "BASE_URL": "https://pro.example.test",
+        "MAIL_BACKEND": "memory",
+        "SMS_BACKEND": "memory",
+        "MAIL_SENDER": "Questionari <questionari@pro.example.test>",
         **overrides,
     }
 

@@ -50,11 +50,17 @@ def enrol(
     site_code: str = "MI01",
     birth_year: int | None = None,
     now: datetime | None = None,
+    email: str | None = "",
+    mobile: str | None = None,
+    channel: str = "email",
+    timezone: str = "Europe/Rome",
 ) -> Enrolled:
     """A patient enrolled now (or at `now`), randomized that many days before."""
     site_id = site(app, site_code)
     now = now or utcnow()
-    randomized_on: date = now.astimezone(ROME).date() - timedelta(days=days_since_randomization)
+    randomized_on: date = now.astimezone(ZoneInfo(timezone)).date() - timedelta(
+        days=days_since_randomization
+    )
     with app.app_context():
         enrolment = enroll_patient(
             EnrolmentRequest(
@@ -63,7 +69,10 @@ def enrol(
                 arm="tae",
                 randomized_on=randomized_on,
                 language=language,
-                email=f"{code.lower()}@example.org",
+                timezone=timezone,
+                email=f"{code.lower()}@example.org" if email == "" else email,
+                mobile=mobile,
+                preferred_channel=channel,
                 birth_year=birth_year,
             ),
             now,
@@ -83,6 +92,11 @@ def hidden_fields(html: str) -> dict[str, str]:
     """The hidden inputs of the page's questionnaire form, as a browser would post them."""
     form = html[html.find('class="questionnaire"') :] if 'class="questionnaire"' in html else html
     return dict(HIDDEN.findall(form[: form.find("</form>")]))
+
+
+def rome(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    """An instant given as Rome wall-clock time."""
+    return datetime(year, month, day, hour, minute, tzinfo=ROME)
 
 
 def csrf_token(html: str) -> str:

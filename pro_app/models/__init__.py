@@ -10,6 +10,7 @@ from pro_app.models.assessment import (
 from pro_app.models.audit import ActorType, AuditEvent
 from pro_app.models.message import Message, MessageStatus
 from pro_app.models.patient import Channel, Patient, PatientContact, PatientLink, PatientStatus
+from pro_app.models.scheduler import SchedulerLease
 from pro_app.models.site import Site
 from pro_app.models.staff import Role, StaffUser
 
@@ -28,6 +29,7 @@ __all__ = [
     "PatientLink",
     "PatientStatus",
     "Role",
+    "SchedulerLease",
     "Score",
     "Site",
     "StaffUser",

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from pro_app.extensions import db
 from pro_app.models.patient import Patient
 from pro_app.models.types import UTCDateTime, one_of, utcnow
+from pro_app.protocol.windows import AssessmentWindow
 
 
 class AssessmentStatus(enum.StrEnum):
@@ -29,6 +30,12 @@ class Mode(enum.StrEnum):
     PAPER = "paper"
 
 
+# Still waiting for answers (the window may not have opened yet).
+ANSWERABLE_STATUSES = (
+    AssessmentStatus.SCHEDULED,
+    AssessmentStatus.OPEN,
+    AssessmentStatus.IN_PROGRESS,
+)
 FINAL_STATUSES = frozenset(
     {AssessmentStatus.COMPLETED, AssessmentStatus.MISSED, AssessmentStatus.NOT_DONE}
 )
@@ -69,6 +76,13 @@ class Assessment(db.Model):  # type: ignore[name-defined]
     scores: Mapped[list[Score]] = relationship(
         back_populates="assessment", cascade="all, delete-orphan"
     )
+
+    @property
+    def window(self) -> AssessmentWindow:
+        """The window as the protocol's pure functions know it."""
+        return AssessmentWindow(
+            self.timepoint, self.target_on, self.window_opens_on, self.window_closes_on
+        )
 
     @property
     def is_final(self) -> bool:

@@ -109,6 +109,9 @@ class PatientLink(db.Model):  # type: ignore[name-defined]
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The token is HMAC(LINK_SECRET, salt): reminders can repeat the link without the database
+    # ever holding it. Null for a link whose token cannot be derived again.
+    salt: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -18,12 +18,11 @@ from pro_app.extensions import db
 from pro_app.i18n import _l
 from pro_app.instruments.pages import Page, paginate, parse_field_name
 from pro_app.models import Answer, Assessment, AssessmentStatus, Mode, Patient
-from pro_app.protocol.windows import AssessmentWindow
+from pro_app.models.assessment import ANSWERABLE_STATUSES
 from pro_app.services import audit
 from pro_app.services.definitions import instrument_registry, trial_schedule
+from pro_app.services.outbox import sync_patient_messages
 from pro_app.services.scores import store_scores
-
-ANSWERABLE = (AssessmentStatus.SCHEDULED, AssessmentStatus.OPEN, AssessmentStatus.IN_PROGRESS)
 
 
 class AnswerError(ValueError):
@@ -38,22 +37,12 @@ class AssessmentClosed(Exception):
     """The assessment was submitted, missed or closed: no answer can change any more."""
 
 
-def window_of(assessment: Assessment) -> AssessmentWindow:
-    """The assessment's window as the protocol functions know it."""
-    return AssessmentWindow(
-        assessment.timepoint,
-        assessment.target_on,
-        assessment.window_opens_on,
-        assessment.window_closes_on,
-    )
-
-
 def is_answerable(assessment: Assessment, now: datetime) -> bool:
     """Not final, and now inside its window (plus a short grace for a patient mid-page)."""
-    if assessment.status not in ANSWERABLE:
+    if assessment.status not in ANSWERABLE_STATUSES:
         return False
     tz = ZoneInfo(assessment.patient.timezone)
-    window = window_of(assessment)
+    window = assessment.window
     grace = timedelta(minutes=current_app.config["PATIENT_SUBMIT_GRACE_MINUTES"])
     return window.opens_at(tz) <= now < window.closes_at(tz) + grace
 
@@ -94,11 +83,11 @@ def link_view(patient: Patient, now: datetime) -> LinkView:
         if is_answerable(assessment, now):
             return LinkView(LinkState.ANSWERING, assessment)
     for assessment in assessments:
-        window = window_of(assessment)
+        window = assessment.window
         if assessment.status == AssessmentStatus.COMPLETED and window.contains(now, tz):
             return LinkView(LinkState.DONE, assessment)
     for assessment in assessments:
-        if assessment.status in ANSWERABLE and window_of(assessment).opens_at(tz) > now:
+        if assessment.status in ANSWERABLE_STATUSES and assessment.window.opens_at(tz) > now:
             return LinkView(LinkState.WAITING, assessment)
     return LinkView(LinkState.FINISHED)
 
@@ -244,7 +233,7 @@ def submit(assessment: Assessment, now: datetime, actor: audit.Actor) -> bool:
     # The conditional UPDATE is the lock: of two simultaneous submits only one changes a row.
     claimed: CursorResult[Any] = db.session.execute(  # type: ignore[assignment]
         update(Assessment)
-        .where(Assessment.id == assessment.id, Assessment.status.in_(ANSWERABLE))
+        .where(Assessment.id == assessment.id, Assessment.status.in_(ANSWERABLE_STATUSES))
         .values(status=AssessmentStatus.COMPLETED, completed_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -252,6 +241,7 @@ def submit(assessment: Assessment, now: datetime, actor: audit.Actor) -> bool:
         return False
     db.session.refresh(assessment)
     store_scores(assessment, now)
+    sync_patient_messages(assessment.patient, now)  # no reminder for what is done
     audit.record(
         actor,
         "assessment.submit",

@@ -17,6 +17,7 @@ from pro_app.services import audit
 from pro_app.services.contact_formats import normalize_email, normalize_mobile
 from pro_app.services.definitions import trial_schedule
 from pro_app.services.links import issue_link
+from pro_app.services.outbox import sync_patient_messages
 
 STUDY_CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{2,39}$")
 OLDEST_RANDOMIZATION_DAYS = 365
@@ -98,6 +99,8 @@ def enroll_patient(
         },
     )
     token = issue_link(patient, now, actor)
+    db.session.flush()
+    sync_patient_messages(patient, now)
     return Enrolment(patient=patient, token=token)
 
 

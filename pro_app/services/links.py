@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import secrets
 from datetime import datetime
 from zoneinfo import ZoneInfo
+
+from flask import current_app
 
 from pro_app.extensions import db
 from pro_app.models import Patient, PatientLink
@@ -13,7 +17,7 @@ from pro_app.protocol.windows import participation_ends_at
 from pro_app.services import audit
 from pro_app.services.definitions import trial_schedule
 
-TOKEN_BYTES = 32  # 256 bits, well above the 128 the threat model asks for
+SALT_BYTES = 16  # 128 random bits per link; the token is an HMAC-SHA256 (256 bits) of it
 
 
 def hash_token(token: str) -> str:
@@ -28,9 +32,11 @@ def issue_link(patient: Patient, now: datetime, actor: audit.Actor = audit.SYSTE
         active.revoked_at = now
         audit.record(actor, "link.revoke", active, site_id=patient.site_id)
         db.session.flush()  # the one-active-link index must see the revocation first
-    token = secrets.token_urlsafe(TOKEN_BYTES)
+    salt = secrets.token_hex(SALT_BYTES)
+    token = derive_token(salt)
     link = PatientLink(
         patient=patient,
+        salt=salt,
         token_hash=hash_token(token),
         created_at=now,
         expires_at=participation_ends_at(
@@ -40,6 +46,22 @@ def issue_link(patient: Patient, now: datetime, actor: audit.Actor = audit.SYSTE
     db.session.add(link)
     audit.record(actor, "link.issue", link, site_id=patient.site_id)
     return token
+
+
+def derive_token(salt: str) -> str:
+    """The link token for a salt: needs the server's LINK_SECRET, which the database never holds."""
+    secret = str(current_app.config["LINK_SECRET"] or current_app.config["SECRET_KEY"])
+    digest = hmac.new(secret.encode(), f"patient-link:{salt}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def token_of(link: PatientLink) -> str | None:
+    """The raw token of a link, when it can be derived again (to repeat it in a reminder)."""
+    if link.salt is None:
+        return None
+    token = derive_token(link.salt)
+    # A changed LINK_SECRET would derive another token: never send a link that does not open.
+    return token if hmac.compare_digest(hash_token(token), link.token_hash) else None
 
 
 def active_link(patient: Patient) -> PatientLink | None:

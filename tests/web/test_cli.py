@@ -280,6 +280,7 @@ def _safe_production_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PRO_ENV", "production")
     monkeypatch.setenv("PRO_SECRET_KEY", TEST_SECRET_KEY)
     monkeypatch.setenv("PRO_BASE_URL", "https://pro.example.test")
+    monkeypatch.setenv("PRO_MAIL_SENDER", "questionari@pro.example.test")
 
 
 @settings(

@@ -45,6 +45,7 @@ def test_production_is_the_default_environment(monkeypatch: pytest.MonkeyPatch) 
         ({"BASE_URL": "http://pro.example.test"}, "https://"),
         ({"SESSION_COOKIE_SECURE": False}, "Secure"),
         ({"ENV": "staging"}, "PRO_ENV must be one of"),
+        ({"MAIL_BACKEND": "smtp", "MAIL_SENDER": None}, "PRO_MAIL_SENDER"),
     ],
 )
 def test_unsafe_production_settings_are_named(overrides: dict, expected: str) -> None:
@@ -65,6 +66,7 @@ def test_safe_production_settings_start(tmp_path: Path) -> None:
             "ENV": "production",
             "SECRET_KEY": TEST_SECRET_KEY,
             "BASE_URL": "https://pro.example.test",
+            "MAIL_SENDER": "questionari@pro.example.test",
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'p.sqlite3'}",
         }
     )
