@@ -21,7 +21,7 @@ from pro_app.models import (
     Role,
     Site,
 )
-from pro_app.services import accounts, audit
+from pro_app.services import accounts, audit, patient_status
 from pro_app.services.definitions import instrument_registry, trial_schedule
 from pro_app.services.enrolment import EnrolmentRequest, enroll_patient
 from pro_app.services.links import active_link, issue_link, link_url
@@ -200,7 +200,7 @@ def _create_patient(spec: DemoPatient, site: Site, now: datetime, rng: random.Ra
             continue
         _play_outcome(assessment, outcome, health, now, rng, actor)
         health = min(0.95, max(0.05, health + rng.uniform(-0.15, 0.15)))
-    _apply_status(patient, spec)
+    _apply_status(patient, spec, now)
 
 
 def _assessments(patient: Patient) -> list[Assessment]:
@@ -279,29 +279,21 @@ def _answer(
             )
 
 
-def _apply_status(patient: Patient, spec: DemoPatient) -> None:
-    if spec.status == PatientStatus.ACTIVE:
-        return
+def _apply_status(patient: Patient, spec: DemoPatient, now: datetime) -> None:
     changed_on = patient.randomized_on + timedelta(days=spec.days_ago - spec.status_days_ago)
-    before = {"status": patient.status}
-    patient.status = spec.status
     if spec.status == PatientStatus.WITHDRAWN:
-        patient.withdrawn_on = changed_on
-        patient.withdrawal_reason = "Ha chiesto di non ricevere più questionari (demo)"
+        patient_status.withdraw(
+            patient,
+            changed_on,
+            "Ha chiesto di non ricevere più questionari (demo)",
+            now,
+            audit.SYSTEM,
+        )
     elif spec.status == PatientStatus.DECEASED:
-        patient.died_on = changed_on
-    for assessment in _assessments(patient):
-        if not assessment.is_final and spec.status != PatientStatus.COMPLETED:
-            assessment.status = AssessmentStatus.NOT_DONE
-            assessment.not_done_reason = spec.status
-    audit.record(
-        audit.SYSTEM,
-        f"patient.{spec.status}",
-        patient,
-        site_id=patient.site_id,
-        before=before,
-        after={"status": spec.status},
-    )
+        patient_status.record_death(patient, changed_on, now, audit.SYSTEM)
+    elif spec.status == PatientStatus.COMPLETED:
+        patient.status = PatientStatus.COMPLETED
+        audit.record(audit.SYSTEM, "patient.completed", patient, site_id=patient.site_id)
 
 
 def _fresh_links(now: datetime) -> list[tuple[DemoPatient, str | None]]:

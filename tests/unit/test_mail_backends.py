@@ -31,6 +31,7 @@ from pro_app.messaging import (
     message_id_for,
     read_outbox_files,
 )
+from tests.smtp_server import free_port
 
 RECIPIENT = "paziente.rossi@example.org"
 SENDER = "Studio PRO <questionari@pro.example.org>"
@@ -46,13 +47,6 @@ def make_message(**changes: Any) -> EmailMessage:
     }
     fields.update(changes)
     return EmailMessage(**fields)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 class Recorder:
