@@ -43,9 +43,9 @@ db:
 demo:
 	$(PRO) demo
 
-serve:
+serve:  ## the web app and the reminder scheduler in one development process
 	@echo "Serving on http://$(HOST):$(PORT)  (stop with Ctrl+C)"
-	$(BIN)/flask --app wsgi run --host $(HOST) --port $(PORT)
+	$(PRO) devserver --host $(HOST) --port $(PORT)
 
 lint:
 	$(BIN)/ruff check pro_app tests

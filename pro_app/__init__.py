@@ -10,6 +10,7 @@ from flask import Flask
 from pro_app import (
     cli,
     database,
+    devtools,
     errors,
     health,
     i18n,
@@ -36,6 +37,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     health.init_app(app)
     public.init_app(app)
     patient.init_app(app)
+    devtools.init_app(app)
     cli.init_app(app)
     return app
 

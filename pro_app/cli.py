@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import signal
 import sys
 from datetime import UTC, date, datetime
 from typing import TextIO
@@ -257,7 +259,14 @@ def scheduler() -> None:
     from pro_app.scheduler import build_scheduler, holder_id, release_lease
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    click.echo(f"Scheduler {holder_id()} started; a dispatcher pass runs every minute.")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # systemd and process managers stop services with SIGTERM: leave through the same door as
+    # Ctrl+C, so that the lease is released and another process can take over at once.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    click.echo(
+        f"Scheduler {holder_id()} started; dispatcher pass every "
+        f"{app.config['SCHEDULER_INTERVAL_SECONDS']} s while holding the lease."
+    )
     try:
         build_scheduler(app, blocking=True).start()
     except (KeyboardInterrupt, SystemExit):

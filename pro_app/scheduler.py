@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 
 LEASE_NAME = "dispatcher"
 LEASE_DURATION = timedelta(minutes=3)
-INTERVAL_SECONDS = 60
 
 
 def holder_id() -> str:
@@ -91,15 +90,16 @@ def build_scheduler(app: Flask, *, blocking: bool) -> BaseScheduler:
     """APScheduler with one interval job: coalesced, one instance, nothing pickled per patient."""
     holder = holder_id()
     scheduler: BaseScheduler = BlockingScheduler() if blocking else BackgroundScheduler()
+    interval = int(app.config["SCHEDULER_INTERVAL_SECONDS"])
     scheduler.add_job(
         run_pass_if_leader,
         "interval",
-        seconds=INTERVAL_SECONDS,
+        seconds=interval,
         args=(app, holder),
         id=LEASE_NAME,
         coalesce=True,
         max_instances=1,
         next_run_time=datetime.now().astimezone(),
-        misfire_grace_time=INTERVAL_SECONDS,
+        misfire_grace_time=interval,
     )
     return scheduler

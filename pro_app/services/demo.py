@@ -23,8 +23,9 @@ from pro_app.models import (
 )
 from pro_app.services import accounts, audit, patient_status
 from pro_app.services.definitions import instrument_registry, trial_schedule
+from pro_app.services.dispatch import dispatch_due_messages
 from pro_app.services.enrolment import EnrolmentRequest, enroll_patient
-from pro_app.services.links import active_link, issue_link, link_url
+from pro_app.services.links import active_link, issue_link, link_url, token_of
 from pro_app.services.scores import store_scores
 
 DEMO_SITE = ("DEMO", "Ospedale dimostrativo")
@@ -158,9 +159,10 @@ def load_demo(now: datetime) -> Iterator[str]:
         _create(now)
         yield "Demo data loaded."
     else:
-        yield "Demo data already loaded; fresh personal links issued for the demo patients."
-    links = _fresh_links(now)
+        yield "Demo data already loaded."
+    links = _current_links(now)
     db.session.commit()
+    yield f"Dispatcher pass: {dispatch_due_messages(now).line()}"
     yield from _summary(links)
 
 
@@ -296,17 +298,17 @@ def _apply_status(patient: Patient, spec: DemoPatient, now: datetime) -> None:
         audit.record(audit.SYSTEM, "patient.completed", patient, site_id=patient.site_id)
 
 
-def _fresh_links(now: datetime) -> list[tuple[DemoPatient, str | None]]:
+def _current_links(now: datetime) -> list[tuple[DemoPatient, str | None]]:
+    """The demo patients' working links (the same on every run, so old messages still work)."""
     links: list[tuple[DemoPatient, str | None]] = []
     for spec in DEMO_PATIENTS:
         patient = db.session.scalar(db.select(Patient).where(Patient.study_code == spec.code))
-        if patient is None:
-            continue
-        current = active_link(patient)
-        if not patient.is_active or (current is not None and current.expires_at <= now):
+        if patient is None or not patient.is_active:
             links.append((spec, None))  # no longer followed: nothing to open
             continue
-        links.append((spec, issue_link(patient, now)))
+        link = active_link(patient)
+        token = token_of(link) if link is not None and link.is_valid_at(now) else None
+        links.append((spec, token or issue_link(patient, now)))
     return links
 
 
@@ -316,6 +318,8 @@ def _summary(links: list[tuple[DemoPatient, str | None]]) -> Iterator[str]:
     yield f"Staff logins (password for all: {DEMO_PASSWORD}):"
     for email, _name, role, site_code in DEMO_STAFF:
         yield f"  {role:<13} {email:<30} {site_code or 'all sites'}"
+    yield ""
+    yield f"Messages sent to patients (development outbox): {base_url}/dev/outbox"
     yield ""
     yield "Patient links (open one in a phone-sized window):"
     for spec, token in links:
