@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 
 from pro_app import (
+    auth,
     cli,
     database,
     devtools,
@@ -18,6 +19,7 @@ from pro_app import (
     patient,
     public,
     security,
+    staff,
 )
 from pro_app.config import check_configuration, load_config
 from pro_app.extensions import csrf, db, limiter, migrate
@@ -37,6 +39,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     health.init_app(app)
     public.init_app(app)
     patient.init_app(app)
+    auth.init_app(app)
+    staff.init_app(app)
     devtools.init_app(app)
     cli.init_app(app)
     return app

@@ -61,6 +61,12 @@ def default_config(instance_path: Path) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "WTF_CSRF_TIME_LIMIT": None,
         "DETERIORATION_THRESHOLD": 10,
+        # Staff sign-in
+        "STAFF_IDLE_MINUTES": 30,
+        "STAFF_SESSION_HOURS": 12,  # absolute lifetime of a staff session
+        "STAFF_MAX_FAILED_LOGINS": 5,
+        "STAFF_LOCKOUT_MINUTES": 15,
+        "STAFF_SIGN_IN_RATE_LIMIT": "10 per minute; 100 per hour",
         # Patient pages
         "PATIENT_ITEMS_PER_PAGE": 5,  # 1 = one question per screen
         "PATIENT_IDLE_MINUTES": 120,  # a patient session unused this long must start again

@@ -2,6 +2,7 @@
 
 from flask_babel import Babel
 from flask_limiter import Limiter
+from flask_login import LoginManager
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -29,3 +30,4 @@ csrf = CSRFProtect()
 # Limits are declared on the routes that need them (personal links, sign-in); storage comes from
 # RATELIMIT_STORAGE_URI so that several workers can share one counter.
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+login_manager = LoginManager()

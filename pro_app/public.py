@@ -28,11 +28,11 @@ def choose_language() -> ResponseReturnValue:
     locale = request.form.get("locale", "")
     if locale in supported_locales():
         session[LOCALE_SESSION_KEY] = locale
-    return redirect(_same_site_path(request.form.get("next")) or url_for("public.index"))
+    return redirect(same_site_path(request.form.get("next")) or url_for("public.index"))
 
 
-def _same_site_path(target: str | None) -> str | None:
-    # Only a local path: never let the form send the user to another site.
+def same_site_path(target: str | None) -> str | None:
+    """The target if it is a path on this site, else None (never redirect to another site)."""
     if not target:
         return None
     parts = urlsplit(target)

@@ -120,3 +120,30 @@ def open_link(client: FlaskClient, enrolled: Enrolled) -> str:
     )
     assert started.status_code == 302, started.text
     return client.get(started.headers["Location"], follow_redirects=True).text
+
+
+STAFF_PASSWORD = "correct horse battery"
+
+
+def staff_user(
+    app: Flask, email: str = "nurse@mi01.example.org", role: str = "nurse",
+    site_code: str | None = "MI01", language: str = "it",
+) -> int:
+    """A staff account (password STAFF_PASSWORD); returns its id."""
+    site_id = site(app, site_code) if site_code else None
+    with app.app_context():
+        user = accounts.add_staff(
+            email, email.split("@")[0].title(), role, STAFF_PASSWORD,
+            db.session.get(Site, site_id) if site_id else None, language,
+        )
+        db.session.commit()
+        return user.id
+
+
+def sign_in(client: FlaskClient, email: str, password: str = STAFF_PASSWORD):  # type: ignore[no-untyped-def]
+    """Sign in through the real form; returns the response to the POST."""
+    page = client.get("/auth/sign-in")
+    return client.post(
+        "/auth/sign-in",
+        data={"csrf_token": csrf_token(page.text), "email": email, "password": password},
+    )

@@ -12,7 +12,7 @@ from pro_app.models.message import Message, MessageStatus
 from pro_app.models.patient import Channel, Patient, PatientContact, PatientLink, PatientStatus
 from pro_app.models.scheduler import SchedulerLease
 from pro_app.models.site import Site
-from pro_app.models.staff import Role, StaffUser
+from pro_app.models.staff import Role, StaffSession, StaffUser
 
 __all__ = [
     "ActorType",
@@ -32,5 +32,6 @@ __all__ = [
     "SchedulerLease",
     "Score",
     "Site",
+    "StaffSession",
     "StaffUser",
 ]

@@ -6,6 +6,8 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, String
+from flask import g
+from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from pro_app.extensions import db
@@ -20,7 +22,7 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
 
 
-class StaffUser(db.Model):  # type: ignore[name-defined]
+class StaffUser(UserMixin, db.Model):  # type: ignore[name-defined]
     __tablename__ = "staff_user"
     __table_args__ = (
         CheckConstraint(one_of("role", Role), name="role_known"),
@@ -44,6 +46,15 @@ class StaffUser(db.Model):  # type: ignore[name-defined]
 
     site: Mapped[Site | None] = relationship()
 
+    def get_id(self) -> str | None:
+        """Flask-Login's id: this request's staff-session token, so sign-out revokes the cookie."""
+        token = g.get("staff_session_token")
+        return str(token) if token else None
+
+    def has_role(self, *roles: str) -> bool:
+        """Whether the account has one of these roles."""
+        return self.role in roles
+
     @property
     def sees_all_sites(self) -> bool:
         """Staff without a site (analysts, admins, coordinators) see every site."""
@@ -51,3 +62,19 @@ class StaffUser(db.Model):  # type: ignore[name-defined]
 
     def __repr__(self) -> str:
         return f"<StaffUser {self.id} {self.role}>"
+
+
+class StaffSession(db.Model):  # type: ignore[name-defined]
+    """A signed-in browser: revoked at sign-out, expired by idleness or age."""
+
+    __tablename__ = "staff_session"
+    __table_args__ = (CheckConstraint("length(token_hash) = 64", name="token_hash_is_sha256"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    staff_user: Mapped[StaffUser] = relationship()

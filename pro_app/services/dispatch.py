@@ -68,7 +68,20 @@ def dispatch_due_messages(now: datetime, channel_senders: Senders | None = None)
     return summary
 
 
-def _claim_due(now: datetime) -> list[int]:
+def deliver_now(message: Message, now: datetime, channel_senders: Senders | None = None) -> str:
+    """Send one message at once (staff pressed "send"), through the same checks as a pass."""
+    db.session.flush()
+    claimed = _claim_due(now, only_id=message.id)
+    db.session.commit()
+    if not claimed:
+        return "claimed elsewhere"
+    summary = DispatchSummary(claimed=1)
+    _deliver_batch(claimed, now, channel_senders or senders(), summary)
+    db.session.refresh(message)
+    return str(message.status)
+
+
+def _claim_due(now: datetime, only_id: int | None = None) -> list[int]:
     due = (
         db.select(Message.id)
         .where(
@@ -78,6 +91,8 @@ def _claim_due(now: datetime) -> list[int]:
         .order_by(Message.next_attempt_at, Message.id)
         .limit(BATCH_SIZE)
     )
+    if only_id is not None:
+        due = due.where(Message.id == only_id)
     if db.engine.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)  # concurrent passes take disjoint rows
     # On SQLite the UPDATE takes the database's single write lock, so a second pass waits and
