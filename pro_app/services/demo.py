@@ -315,6 +315,7 @@ def _current_links(now: datetime) -> list[tuple[DemoPatient, str | None]]:
 def _summary(links: list[tuple[DemoPatient, str | None]]) -> Iterator[str]:
     base_url = current_app.config["BASE_URL"] or ""
     yield ""
+    yield f"Staff area: {base_url}/auth/sign-in"
     yield f"Staff logins (password for all: {DEMO_PASSWORD}):"
     for email, _name, role, site_code in DEMO_STAFF:
         yield f"  {role:<13} {email:<30} {site_code or 'all sites'}"
