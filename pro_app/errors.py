@@ -54,9 +54,13 @@ def init_app(app: Flask) -> None:
 def render_error(code: int, message: str | LazyString | None = None) -> tuple[str, int]:
     """The error page for this status code, with an optional more precise message."""
     title, default_message = ERROR_TEXTS.get(code, ERROR_TEXTS[500])
+    # Lazy strings count as safe HTML for Jinja: make them plain text so they are escaped.
     return (
         render_template(
-            "errors/error.html", code=code, title=title, message=message or default_message
+            "errors/error.html",
+            code=code,
+            title=str(title),
+            message=str(message or default_message),
         ),
         code,
     )

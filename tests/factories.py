@@ -126,15 +126,22 @@ STAFF_PASSWORD = "correct horse battery"
 
 
 def staff_user(
-    app: Flask, email: str = "nurse@mi01.example.org", role: str = "nurse",
-    site_code: str | None = "MI01", language: str = "it",
+    app: Flask,
+    email: str = "nurse@mi01.example.org",
+    role: str = "nurse",
+    site_code: str | None = "MI01",
+    language: str = "it",
 ) -> int:
     """A staff account (password STAFF_PASSWORD); returns its id."""
     site_id = site(app, site_code) if site_code else None
     with app.app_context():
         user = accounts.add_staff(
-            email, email.split("@")[0].title(), role, STAFF_PASSWORD,
-            db.session.get(Site, site_id) if site_id else None, language,
+            email,
+            email.split("@")[0].title(),
+            role,
+            STAFF_PASSWORD,
+            db.session.get(Site, site_id) if site_id else None,
+            language,
         )
         db.session.commit()
         return user.id

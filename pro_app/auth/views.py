@@ -6,13 +6,13 @@ from flask import Blueprint, Flask, current_app, g, redirect, render_template, r
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
 
+from pro_app.auth.forms import SignInForm
 from pro_app.extensions import db, limiter, login_manager
 from pro_app.i18n import LOCALE_SESSION_KEY, _l
 from pro_app.models import StaffUser
 from pro_app.models.types import utcnow
 from pro_app.public import same_site_path
 from pro_app.services import staff_sessions
-from pro_app.auth.forms import SignInForm
 
 bp = Blueprint("auth", __name__, url_prefix="/auth", template_folder="templates")
 
@@ -50,7 +50,9 @@ def sign_in() -> ResponseReturnValue:
     if form.validate_on_submit():
         now = utcnow()
         try:
-            user = staff_sessions.check_credentials(form.email.data or "", form.password.data or "", now)
+            user = staff_sessions.check_credentials(
+                form.email.data or "", form.password.data or "", now
+            )
         except staff_sessions.SignInError as refused:
             error = refused.message
         else:

@@ -14,7 +14,7 @@ from pro_app.instruments.text_packs import load_text_pack, text_pack_name
 DEFAULT_LOCALES = ("it", "en")
 DEMO_TEXT_DIR = "text"
 # YAML files in the questionnaire directory that are not instruments (owned by other modules).
-NOT_INSTRUMENTS = frozenset({"schedule.yaml"})
+NOT_INSTRUMENTS = frozenset({"schedule.yaml", "eligibility.yaml"})
 
 
 @dataclass(frozen=True, eq=False)

@@ -8,6 +8,7 @@ from pro_app.models.assessment import (
     Score,
 )
 from pro_app.models.audit import ActorType, AuditEvent
+from pro_app.models.correction import AnswerCorrection
 from pro_app.models.message import Message, MessageStatus
 from pro_app.models.patient import Channel, Patient, PatientContact, PatientLink, PatientStatus
 from pro_app.models.scheduler import SchedulerLease
@@ -17,6 +18,7 @@ from pro_app.models.staff import Role, StaffSession, StaffUser
 __all__ = [
     "ActorType",
     "Answer",
+    "AnswerCorrection",
     "Assessment",
     "AssessmentStatus",
     "AuditEvent",

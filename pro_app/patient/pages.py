@@ -155,10 +155,13 @@ def _restore_after_expiry(number: int | None) -> ResponseReturnValue:
     now = utcnow()
     key = patient_session.read_form_key(request.form.get("form_key"))
     link = db.session.get(PatientLink, key.link_id) if key else None
-    if link is None or not link.is_valid_at(now):
-        return render_template("patient/session_needed.html"), 401
-    # The signed key was only ever shown to this link's holder: it may resume the session.
-    patient_session.start(link, now)
+    if key is None or link is None or not link.is_valid_at(now):
+        return session_needed()
+    if not patient_session.may_restore(key):
+        return session_needed()
+    # The signed key was only ever shown to this link's holder: it may resume the session
+    # (on a clinic tablet, only the tablet session still under way).
+    patient_session.start(link, now, tablet_assessment_id=patient_session.tablet_assessment_id())
     patient_session.remember_patient_context(link)
     db.session.commit()
     found = keyed_assessment(link, request.form.get("form_key"))
@@ -190,6 +193,8 @@ def _posting_context(number: int | None) -> Answering | ResponseReturnValue:
     if found is None:
         return render_error(400, OUT_OF_DATE)
     assessment, keyed_page = found
+    if patient_session.tablet_assessment_id() not in (None, assessment.id):
+        return render_error(400, OUT_OF_DATE)  # a tablet answers its one assessment only
     if not answering.is_answerable(assessment, now):
         return redirect(url_for("patient.questionnaire"))
     pages = answering.pages_for(assessment)
@@ -217,6 +222,7 @@ def handle_page_post(number: int) -> ResponseReturnValue:
             skip_blanks=action == "next" and confirmed,
             now=utcnow(),
             actor=audit.Actor.patient_link(link.id),
+            mode=patient_session.answer_mode(),
         )
     except answering.AnswerError as error:
         db.session.rollback()
@@ -228,6 +234,8 @@ def handle_page_post(number: int) -> ResponseReturnValue:
     if action == "back":
         return redirect(url_for("patient.page", number=max(1, number - 1)))
     if action == "save":
+        if patient_session.tablet_assessment_id() is not None:
+            return lock_tablet("saved")
         return redirect(url_for("patient.saved"))
     if result.blanks and not confirmed:
         return render_page(link, assessment, pages, number, blanks=result.blanks)
@@ -251,4 +259,21 @@ def handle_review_post() -> ResponseReturnValue:
     except answering.AssessmentClosed:
         db.session.rollback()
     db.session.commit()
+    if patient_session.tablet_assessment_id() is not None:
+        return lock_tablet("submitted")
     return redirect(url_for("patient.questionnaire"))
+
+
+def lock_tablet(reason: str) -> ResponseReturnValue:
+    """End a clinic-tablet session and show the locked screen ("return the device")."""
+    patient_session.end(reason)
+    return redirect(url_for("patient.tablet_locked"))
+
+
+def session_needed() -> ResponseReturnValue:
+    """No usable session: a clinic tablet locks; elsewhere, ask to open the link again."""
+    if patient_session.tablet_assessment_id() is not None:
+        return lock_tablet("closed")
+    if patient_session.locked_reason() is not None:
+        return redirect(url_for("patient.tablet_locked"))
+    return render_template("patient/session_needed.html"), 401

@@ -10,12 +10,18 @@ from flask import current_app, g, session
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from pro_app.extensions import db
-from pro_app.models import PatientLink
+from pro_app.models import Mode, PatientLink
 from pro_app.services.links import hash_token
 
 LINK_KEY = "patient_link"
 SEEN_KEY = "patient_seen"
+# Clinic tablet mode: the one assessment a staff member handed this device over for.
+TABLET_KEY = "patient_tablet"
+# After a tablet session: the device shows only "please return it", until staff sign in again.
+LOCKED_KEY = "tablet_locked"
+LOCKED_LANGUAGE_KEY = "tablet_locked_language"
 FORM_KEY_SALT = "pro-app.patient-form"
+TABLET_FORM_KEY = "tablet"
 
 
 def find_valid_link(token: str, now: datetime) -> PatientLink | None:
@@ -28,22 +34,50 @@ def find_valid_link(token: str, now: datetime) -> PatientLink | None:
     return link if link is not None and link.is_valid_at(now) else None
 
 
-def start(link: PatientLink, now: datetime) -> None:
+def start(link: PatientLink, now: datetime, *, tablet_assessment_id: int | None = None) -> None:
     """A fresh session for this link (nothing from an earlier session is kept)."""
     locale = session.get("locale")
     session.clear()
-    if locale:
+    # On a clinic tablet the staff member's language choice must not follow the patient.
+    if locale and tablet_assessment_id is None:
         session["locale"] = locale
     session.permanent = True
     session[LINK_KEY] = link.id
     session[SEEN_KEY] = now.timestamp()
+    if tablet_assessment_id is not None:
+        session[TABLET_KEY] = tablet_assessment_id
     link.last_used_at = now
 
 
-def end() -> None:
-    """Forget the patient on this device."""
-    session.pop(LINK_KEY, None)
-    session.pop(SEEN_KEY, None)
+def end(reason: str = "left") -> None:
+    """Forget the patient on this device; a clinic tablet then shows only the locked screen."""
+    was_tablet = TABLET_KEY in session
+    link_id = session.get(LINK_KEY)
+    for key in (LINK_KEY, SEEN_KEY, TABLET_KEY):
+        session.pop(key, None)
+    if was_tablet:
+        session[LOCKED_KEY] = reason
+        # The locked screen still speaks the patient's language (not the browser's).
+        link = db.session.get(PatientLink, link_id) if isinstance(link_id, int) else None
+        if link is not None:
+            session[LOCKED_LANGUAGE_KEY] = link.patient.language
+
+
+def tablet_assessment_id() -> int | None:
+    """The assessment this device was handed over for, in clinic tablet mode."""
+    value = session.get(TABLET_KEY)
+    return value if isinstance(value, int) else None
+
+
+def answer_mode() -> str:
+    """How answers given in this session are recorded: on a clinic tablet or on the web."""
+    return Mode.TABLET if tablet_assessment_id() is not None else Mode.WEB
+
+
+def locked_reason() -> str | None:
+    """Why a clinic tablet is locked (submitted, saved, left, closed), or None if it is not."""
+    value = session.get(LOCKED_KEY)
+    return value if isinstance(value, str) else None
 
 
 def current_link(now: datetime) -> PatientLink | None:
@@ -70,6 +104,7 @@ class FormKey:
     assessment_id: int
     page: int
     nonce: str
+    tablet: bool = False
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -77,8 +112,11 @@ def _serializer() -> URLSafeTimedSerializer:
 
 
 def make_form_key(link_id: int, assessment_id: int, page: int) -> str:
-    """A signed key embedded in each rendered page (one per render)."""
-    return _serializer().dumps([link_id, assessment_id, page, secrets.token_urlsafe(9)])
+    """A signed key embedded in each rendered page (one per render); it records tablet mode."""
+    parts: list[object] = [link_id, assessment_id, page, secrets.token_urlsafe(9)]
+    if tablet_assessment_id() is not None:
+        parts.append(TABLET_FORM_KEY)
+    return _serializer().dumps(parts)
 
 
 def read_form_key(value: str | None) -> FormKey | None:
@@ -87,12 +125,33 @@ def read_form_key(value: str | None) -> FormKey | None:
         return None
     max_age = int(timedelta(days=current_app.config["PATIENT_FORM_KEY_DAYS"]).total_seconds())
     try:
-        link_id, assessment_id, page, nonce = _serializer().loads(value, max_age=max_age)
+        link_id, assessment_id, page, nonce, *mode = _serializer().loads(value, max_age=max_age)
     except (BadSignature, ValueError, TypeError):
         return None
     if not all(isinstance(part, int) for part in (link_id, assessment_id, page)):
         return None
-    return FormKey(link_id, assessment_id, page, str(nonce))
+    return FormKey(link_id, assessment_id, page, str(nonce), mode == [TABLET_FORM_KEY])
+
+
+def may_restore(key: FormKey) -> bool:
+    """Whether a page's key may restart an expired session on this device.
+
+    A page shown in tablet mode restores only the same, still unfinished tablet session: once
+    the device is locked, nothing rendered during the handover opens anything again.
+    """
+    tablet_id = tablet_assessment_id()
+    if locked_reason() is not None:
+        return False
+    if tablet_id is None:
+        return not key.tablet
+    return key.tablet and key.assessment_id == tablet_id and session.get(LINK_KEY) == key.link_id
+
+
+def remember_locked_context() -> None:
+    """Let the locale selector use the language of the patient who just used the tablet."""
+    language = session.get(LOCKED_LANGUAGE_KEY)
+    if isinstance(language, str):
+        g.patient_locale = language
 
 
 def remember_patient_context(link: PatientLink) -> None:

@@ -75,9 +75,11 @@ def questionnaire() -> ResponseReturnValue:
     now = utcnow()
     link = _session_link(now)
     if link is None:
-        return _session_needed()
+        return page_views.session_needed()
     view = answering.link_view(link.patient, now)
     db.session.commit()  # the refreshed session timestamp only; nothing else changed
+    if _tablet_is_over(view):
+        return _end_tablet(view)
     if view.state == answering.LinkState.ANSWERING and view.assessment is not None:
         pages = answering.pages_for(view.assessment)
         number = answering.resume_page(view.assessment, pages)
@@ -142,6 +144,8 @@ def autosave() -> ResponseReturnValue:
     pages = answering.pages_for(found[0]) if found else ()
     if found is None or not 1 <= found[1] <= len(pages):
         return jsonify(status="stale"), 409
+    if patient_session.tablet_assessment_id() not in (None, found[0].id):
+        return jsonify(status="stale"), 409  # a tablet answers its one assessment only
     assessment, page_def = found[0], pages[found[1] - 1]
     name, value = payload.get("name"), payload.get("value")
     if not isinstance(name, str) or not isinstance(value, str):
@@ -154,6 +158,7 @@ def autosave() -> ResponseReturnValue:
             skip_blanks=False,
             now=now,
             actor=audit.Actor.patient_link(link.id),
+            mode=patient_session.answer_mode(),
         )
     except answering.AnswerError as error:
         db.session.rollback()
@@ -171,6 +176,8 @@ def saved() -> ResponseReturnValue:
     context = _answering_context()
     if not isinstance(context, page_views.Answering):
         return context
+    if patient_session.tablet_assessment_id() is not None:
+        return page_views.lock_tablet("saved")
     assessment = context.assessment
     return render_template("patient/saved.html", assessment=assessment)
 
@@ -178,8 +185,20 @@ def saved() -> ResponseReturnValue:
 @bp.post("/q/leave")
 def leave() -> ResponseReturnValue:
     """Forget the patient on this device (a shared phone or a clinic computer)."""
+    if patient_session.tablet_assessment_id() is not None:
+        return page_views.lock_tablet("left")
     patient_session.end()
     return render_template("patient/left.html")
+
+
+@bp.get("/q/locked")
+def tablet_locked() -> ResponseReturnValue:
+    """The end of a clinic-tablet session: nothing of the answers, only "return the device"."""
+    reason = patient_session.locked_reason()
+    if reason is None:
+        return redirect(url_for(".questionnaire"))
+    patient_session.remember_locked_context()
+    return render_template("patient/tablet_locked.html", reason=reason)
 
 
 def _session_link(now: datetime) -> PatientLink | None:
@@ -189,8 +208,23 @@ def _session_link(now: datetime) -> PatientLink | None:
     return link
 
 
-def _session_needed() -> ResponseReturnValue:
-    return render_template("patient/session_needed.html"), 401
+def _tablet_is_over(view: answering.LinkView) -> bool:
+    """In tablet mode, anything but the handed-over assessment still open ends the session."""
+    tablet_id = patient_session.tablet_assessment_id()
+    if tablet_id is None:
+        return False
+    return (
+        view.state != answering.LinkState.ANSWERING
+        or view.assessment is None
+        or view.assessment.id != tablet_id
+    )
+
+
+def _end_tablet(view: answering.LinkView) -> ResponseReturnValue:
+    submitted = view.state == answering.LinkState.DONE and (
+        view.assessment is not None and view.assessment.id == patient_session.tablet_assessment_id()
+    )
+    return page_views.lock_tablet("submitted" if submitted else "closed")
 
 
 def _answering_context() -> page_views.Answering | ResponseReturnValue:
@@ -198,9 +232,11 @@ def _answering_context() -> page_views.Answering | ResponseReturnValue:
     now = utcnow()
     link = _session_link(now)
     if link is None:
-        return _session_needed()
+        return page_views.session_needed()
     view = answering.link_view(link.patient, now)
     db.session.commit()  # the refreshed session timestamp only
+    if _tablet_is_over(view):
+        return _end_tablet(view)
     if view.state != answering.LinkState.ANSWERING or view.assessment is None:
         return redirect(url_for(".questionnaire"))
     return page_views.Answering(link, view.assessment, answering.pages_for(view.assessment))

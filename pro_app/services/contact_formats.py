@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import re
 
-EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+# The usual address syntax (RFC 5322 "dot-atom" local part, letter-digit-hyphen domain labels):
+# nothing that could carry markup or a second address.
+EMAIL = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
 MAX_EMAIL_LENGTH = 254
 # Italian mobiles: optional +39/0039, then a 3xx number of 9-10 digits; spaces and dashes allowed.
 ITALIAN_MOBILE = re.compile(r"^(?:\+39|0039)?3\d{8,9}$")

@@ -1,4 +1,4 @@
-"""The trial's definitions (questionnaires, text packs, schedule), loaded once at start-up."""
+"""The trial's definitions (questionnaires, text packs, schedule, checklist), loaded at start-up."""
 
 from __future__ import annotations
 
@@ -7,18 +7,23 @@ from pathlib import Path
 from flask import Flask, current_app
 
 from pro_app.instruments.registry import InstrumentRegistry, find_problems, load_registry
+from pro_app.protocol.eligibility import Checklist, find_checklist_problems, load_checklist
 from pro_app.protocol.schedule import Schedule, find_schedule_problems, load_schedule
 
 EXTENSION_KEY = "pro_app.definitions"
 SCHEDULE_FILE = "schedule.yaml"
+ELIGIBILITY_FILE = "eligibility.yaml"
 
 
 class Definitions:
-    """What the app serves: instruments with their text packs, and the schedule."""
+    """What the app serves: instruments with their text packs, the schedule, the checklist."""
 
-    def __init__(self, instruments: InstrumentRegistry, schedule: Schedule) -> None:
+    def __init__(
+        self, instruments: InstrumentRegistry, schedule: Schedule, eligibility: Checklist
+    ) -> None:
         self.instruments = instruments
         self.schedule = schedule
+        self.eligibility = eligibility
 
 
 def init_app(app: Flask) -> None:
@@ -30,7 +35,8 @@ def init_app(app: Flask) -> None:
     schedule = load_schedule(
         questionnaire_dir / SCHEDULE_FILE, known_instruments=set(instruments.instruments)
     )
-    app.extensions[EXTENSION_KEY] = Definitions(instruments, schedule)
+    eligibility = load_checklist(questionnaire_dir / ELIGIBILITY_FILE)
+    app.extensions[EXTENSION_KEY] = Definitions(instruments, schedule, eligibility)
 
 
 def definition_problems(app: Flask) -> list[str]:
@@ -47,6 +53,9 @@ def definition_problems(app: Flask) -> list[str]:
         known = set(load_registry(questionnaire_dir, text_pack_dir).instruments)
     problems += [
         str(problem) for problem in find_schedule_problems(questionnaire_dir / SCHEDULE_FILE, known)
+    ]
+    problems += [
+        str(problem) for problem in find_checklist_problems(questionnaire_dir / ELIGIBILITY_FILE)
     ]
     return problems
 
@@ -70,3 +79,8 @@ def instrument_registry() -> InstrumentRegistry:
 def trial_schedule() -> Schedule:
     """The current app's schedule of time points and reminders."""
     return definitions().schedule
+
+
+def eligibility_checklist() -> Checklist:
+    """The current app's eligibility checklist, confirmed at enrolment."""
+    return definitions().eligibility

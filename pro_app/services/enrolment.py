@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask_babel import LazyString
+from flask_babel import LazyString, get_locale
 
 from pro_app.extensions import db
 from pro_app.i18n import _l
 from pro_app.models import Assessment, AssessmentStatus, Patient, PatientContact, Site
+from pro_app.protocol.eligibility import INCLUSION, Checklist, Criterion
 from pro_app.protocol.windows import plan_windows
 from pro_app.services import audit
 from pro_app.services.contact_formats import normalize_email, normalize_mobile
-from pro_app.services.definitions import trial_schedule
+from pro_app.services.definitions import eligibility_checklist, trial_schedule
 from pro_app.services.links import issue_link
 from pro_app.services.outbox import sync_patient_messages
 
@@ -43,6 +46,10 @@ class EnrolmentRequest:
     mobile: str | None = None
     preferred_channel: str = "email"
     birth_year: int | None = None
+    # Criterion code -> the answer (True = yes). None: not collected here (CLI, demo data).
+    eligibility: Mapping[str, bool] | None = None
+    # Who confirmed the checklist (defaults to the enrolling staff member); confirmed "now".
+    eligibility_confirmed_by_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -57,16 +64,22 @@ def enroll_patient(
     """Validate, create the patient with contacts, plan every assessment and issue the link."""
     study_code = request.study_code.strip().upper()
     _validate(request, study_code, now)
+    staff_id = int(actor.id) if actor.type == "staff" and actor.id else None
     patient = Patient(
         study_code=study_code,
         site=request.site,
         arm=request.arm,
         randomized_on=request.randomized_on,
         enrolled_at=now,
-        enrolled_by_id=int(actor.id) if actor.type == "staff" and actor.id else None,
+        enrolled_by_id=staff_id,
         language=request.language,
         timezone=request.timezone,
     )
+    recorded = _eligibility_record(request, staff_id, now)
+    if recorded:
+        patient.eligibility = recorded["eligibility"]
+        patient.eligibility_confirmed_by_id = recorded["confirmed_by"]
+        patient.eligibility_confirmed_at = now
     patient.contact = PatientContact(
         email=normalize_email(request.email),
         mobile=normalize_mobile(request.mobile),
@@ -96,12 +109,63 @@ def enroll_patient(
             "arm": request.arm,
             "randomized_on": request.randomized_on.isoformat(),
             "language": request.language,
+            **recorded,
         },
     )
     token = issue_link(patient, now, actor)
     db.session.flush()
     sync_patient_messages(patient, now)
     return Enrolment(patient=patient, token=token)
+
+
+def ineligibility_message(criterion: Criterion, locale: str | None = None) -> LazyString:
+    """Why this criterion's answer blocks enrolment, quoting the criterion."""
+    text = criterion.text(locale or str(get_locale() or "it"))
+    if criterion.kind == INCLUSION:
+        return _l(
+            "Not eligible: inclusion criterion %(number)s is not met. %(text)s",
+            number=criterion.number,
+            text=text,
+        )
+    return _l(
+        "Not eligible: exclusion criterion %(number)s applies. %(text)s",
+        number=criterion.number,
+        text=text,
+    )
+
+
+def check_eligibility(checklist: Checklist, answers: Mapping[str, bool]) -> None:
+    """EnrolmentError naming the first unanswered or failed criterion, if any."""
+    unknown = sorted(set(answers) - {criterion.code for criterion in checklist.criteria})
+    if unknown:
+        raise EnrolmentError(
+            _l("Unknown eligibility criterion: %(code)s.", code=", ".join(unknown)), "eligibility"
+        )
+    unanswered = checklist.unanswered(answers)
+    if unanswered:
+        raise EnrolmentError(
+            _l("Answer every question of the eligibility checklist."),
+            f"eligibility_{unanswered[0].code}",
+        )
+    failed = checklist.failed(answers)
+    if failed:
+        raise EnrolmentError(ineligibility_message(failed[0]), f"eligibility_{failed[0].code}")
+
+
+def _eligibility_record(
+    request: EnrolmentRequest, staff_id: int | None, now: datetime
+) -> dict[str, Any]:
+    """What the patient row and the audit trail keep of the confirmed checklist."""
+    if request.eligibility is None:
+        return {}
+    return {
+        "eligibility": {
+            "checklist_version": eligibility_checklist().version,
+            "answers": {code: bool(answer) for code, answer in request.eligibility.items()},
+        },
+        "confirmed_by": request.eligibility_confirmed_by_id or staff_id,
+        "confirmed_at": now.isoformat(),
+    }
 
 
 def _validate(request: EnrolmentRequest, study_code: str, now: datetime) -> None:
@@ -143,3 +207,5 @@ def _validate(request: EnrolmentRequest, study_code: str, now: datetime) -> None
         raise EnrolmentError(_l("Text messages need a mobile number."), "mobile")
     if request.birth_year is not None and not 1900 <= request.birth_year <= today.year:
         raise EnrolmentError(_l("The year of birth is not plausible."), "birth_year")
+    if request.eligibility is not None:
+        check_eligibility(eligibility_checklist(), request.eligibility)

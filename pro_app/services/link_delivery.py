@@ -44,8 +44,7 @@ def send_link_now(
         created_at=now,
     )
     db.session.add(message)
-    audit.record(actor, "link.send", patient, site_id=patient.site_id,
-                 after={"channel": channel})
+    audit.record(actor, "link.send", patient, site_id=patient.site_id, after={"channel": channel})
     db.session.commit()
     deliver_now(message, now)
     return message

@@ -1,4 +1,4 @@
-"""Staff sign-in: password check, lockout, and server-side sessions with idle and absolute limits."""
+"""Staff sign-in: password check, lockout, server-side sessions with idle and absolute limits."""
 
 from __future__ import annotations
 
@@ -42,6 +42,10 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _session_for(token: str) -> StaffSession | None:
+    return db.session.scalar(db.select(StaffSession).where(StaffSession.token_hash == _hash(token)))
+
+
 def check_credentials(email: str, password: str, now: datetime) -> StaffUser:
     """The account for these credentials; SignInError (and a counted failure) otherwise."""
     config = current_app.config
@@ -73,8 +77,9 @@ def check_credentials(email: str, password: str, now: datetime) -> StaffUser:
 def open_session(user: StaffUser, now: datetime) -> str:
     """A new server-side session for this user; returns the token to keep in the cookie."""
     token = secrets.token_urlsafe(32)
-    db.session.add(StaffSession(staff_user=user, token_hash=_hash(token), created_at=now,
-                                last_seen_at=now))
+    db.session.add(
+        StaffSession(staff_user=user, token_hash=_hash(token), created_at=now, last_seen_at=now)
+    )
     audit.record(audit.Actor.staff(user.id), "staff.sign_in", user, site_id=user.site_id)
     return token
 
@@ -89,7 +94,9 @@ def load_session(token: str, now: datetime) -> LoadedSession | None:
     """The live session for this token: not revoked, not idle too long, not too old."""
     if not token or len(token) > 100:
         return None
-    found = db.session.scalar(db.select(StaffSession).where(StaffSession.token_hash == _hash(token)))
+    found = db.session.scalar(
+        db.select(StaffSession).where(StaffSession.token_hash == _hash(token))
+    )
     if found is None or found.revoked_at is not None:
         return None
     config = current_app.config
@@ -106,8 +113,14 @@ def load_session(token: str, now: datetime) -> LoadedSession | None:
 
 def revoke(token: str, now: datetime) -> None:
     """End a session for good: the same cookie never works again."""
-    found = db.session.scalar(db.select(StaffSession).where(StaffSession.token_hash == _hash(token)))
+    found = db.session.scalar(
+        db.select(StaffSession).where(StaffSession.token_hash == _hash(token))
+    )
     if found is not None and found.revoked_at is None:
         found.revoked_at = now
-        audit.record(audit.Actor.staff(found.staff_user_id), "staff.sign_out", found.staff_user,
-                     site_id=found.staff_user.site_id)
+        audit.record(
+            audit.Actor.staff(found.staff_user_id),
+            "staff.sign_out",
+            found.staff_user,
+            site_id=found.staff_user.site_id,
+        )

@@ -12,6 +12,7 @@ def init_app(app: Flask) -> None:
         audit_view,
         enrolment,
         home,
+        link_pages,
         navigation,
         paper_entry,
         patient_actions,

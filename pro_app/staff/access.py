@@ -38,7 +38,7 @@ def staff_required(*roles: str) -> Callable[[F], F]:
 
 def staff() -> StaffUser:
     """The signed-in staff member (inside a staff_required view)."""
-    user: StaffUser = current_user._get_current_object()  # type: ignore[attr-defined]
+    user: StaffUser = current_user._get_current_object()
     return user
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from datetime import timedelta
 
 from flask import Flask
@@ -31,9 +32,9 @@ def test_wrong_password_is_refused_in_italian(app: Flask, client: FlaskClient) -
     factories.staff_user(app)
     response = factories.sign_in(client, "nurse@mi01.example.org", "wrong password!")
     assert response.status_code == 400
-    assert "L'indirizzo e-mail o la password non sono corretti." in response.text
+    assert "L'indirizzo e-mail o la password non sono corretti." in html.unescape(response.text)
     unknown = factories.sign_in(client, "nobody@mi01.example.org", "wrong password!")
-    assert "L'indirizzo e-mail o la password non sono corretti." in unknown.text
+    assert "L'indirizzo e-mail o la password non sono corretti." in html.unescape(unknown.text)
 
 
 def test_empty_form_gets_field_messages(app: Flask, client: FlaskClient) -> None:
