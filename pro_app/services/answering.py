@@ -174,11 +174,30 @@ def store_answers(
     actor: audit.Actor,
     mode: str = Mode.WEB,
 ) -> None:
-    """Insert or update answers (None = skipped) in one statement per item, safe against races."""
+    """Store answers of an answerable assessment (None = skipped) and mark it in progress."""
     if not is_answerable(assessment, now):
         raise AssessmentClosed
     if not values:
         return
+    upsert_answers(assessment, values, now)
+    if assessment.status != AssessmentStatus.IN_PROGRESS:
+        assessment.status = AssessmentStatus.IN_PROGRESS
+        assessment.started_at = assessment.started_at or now
+    assessment.mode = mode
+    assessment.text_packs = _text_packs_seen(assessment)
+    audit.record(
+        actor,
+        "answers.save",
+        assessment,
+        site_id=assessment.patient.site_id,
+        after=dict(values),
+    )
+
+
+def upsert_answers(
+    assessment: Assessment, values: Mapping[str, int | None], now: datetime
+) -> None:
+    """Insert or update answers by field name (None = skipped), one race-safe statement each."""
     insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
     for name, value in values.items():
         instrument, item = name.rsplit("-", 1)
@@ -195,19 +214,7 @@ def store_answers(
                 set_={"value": statement.excluded.value, "answered_at": now},
             )
         )
-    if assessment.status != AssessmentStatus.IN_PROGRESS:
-        assessment.status = AssessmentStatus.IN_PROGRESS
-        assessment.started_at = assessment.started_at or now
-    assessment.mode = mode
-    assessment.text_packs = _text_packs_seen(assessment)
     db.session.expire(assessment, ["answers"])
-    audit.record(
-        actor,
-        "answers.save",
-        assessment,
-        site_id=assessment.patient.site_id,
-        after=dict(values),
-    )
 
 
 def _text_packs_seen(assessment: Assessment) -> dict[str, str]:

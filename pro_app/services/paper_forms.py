@@ -15,14 +15,14 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import LazyString
 from sqlalchemy import CursorResult, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from pro_app.extensions import db
 from pro_app.i18n import _l
 from pro_app.instruments.pages import Page, paginate, parse_field_name
-from pro_app.models import Answer, Assessment, AssessmentStatus, Mode, StaffUser
+from pro_app.models import Assessment, AssessmentStatus, Mode, StaffUser
 from pro_app.models.assessment import ANSWERABLE_STATUSES
 from pro_app.services import audit
+from pro_app.services.answering import upsert_answers
 from pro_app.services.definitions import instrument_registry, trial_schedule
 from pro_app.services.outbox import sync_patient_messages
 from pro_app.services.scores import store_scores
@@ -123,7 +123,8 @@ def record_paper_form(
     )
     if claimed.rowcount != 1:
         raise PaperFormError(_l("This questionnaire is already completed or marked as not done."))
-    _upsert_answers(assessment, answers, now)
+    # The paper is the record: it replaces anything the patient had started online.
+    upsert_answers(assessment, answers, now)
     db.session.refresh(assessment)
     db.session.expire(assessment, ["answers", "scores"])
     store_scores(assessment, now)
@@ -167,23 +168,3 @@ def _complete_answer_set(
     return {name: values.get(name) for name in names}
 
 
-def _upsert_answers(
-    assessment: Assessment, values: Mapping[str, int | None], now: datetime
-) -> None:
-    # The paper is the record: it replaces anything the patient had started online.
-    insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
-    for name, value in values.items():
-        instrument, item = name.rsplit("-", 1)
-        statement = insert(Answer).values(
-            assessment_id=assessment.id,
-            instrument=instrument,
-            item=int(item),
-            value=value,
-            answered_at=now,
-        )
-        db.session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["assessment_id", "instrument", "item"],
-                set_={"value": statement.excluded.value, "answered_at": now},
-            )
-        )
