@@ -14,6 +14,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from flask_migrate import upgrade
+from werkzeug.serving import run_simple
 
 from pro_app import catalogues
 from pro_app.checks import all_problems, configured_app
@@ -259,7 +260,7 @@ def scheduler() -> None:
     from pro_app.scheduler import build_scheduler, holder_id, release_lease
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _log_to_stderr()
     # systemd and process managers stop services with SIGTERM: leave through the same door as
     # Ctrl+C, so that the lease is released and another process can take over at once.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -287,11 +288,18 @@ def devserver(host: str, port: int) -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if app.config["ENV"] != "development":
         raise click.ClickException("devserver is for PRO_ENV=development; use gunicorn.")
+    _log_to_stderr()
     background = build_scheduler(app, blocking=False)
     background.start()
     try:
-        # One process, never the reloader: a reloader would start a second scheduler.
-        app.run(host=host, port=port, use_reloader=False, threaded=True)
+        # One process, never the reloader: a reloader would start a second scheduler. (app.run()
+        # refuses to run inside a CLI command, so Werkzeug's server is called directly.)
+        run_simple(host, port, app, use_reloader=False, threaded=True)
     finally:
         background.shutdown(wait=False)
         release_lease(holder_id(), utcnow())
+
+
+def _log_to_stderr() -> None:
+    """Long-running commands report each dispatcher pass (no personal data is ever logged)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

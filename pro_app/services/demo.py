@@ -162,8 +162,20 @@ def load_demo(now: datetime) -> Iterator[str]:
         yield "Demo data already loaded."
     links = _current_links(now)
     db.session.commit()
-    yield f"Dispatcher pass: {dispatch_due_messages(now).line()}"
+    # A pass at the last midday first, as the scheduler would have run it, so that the outbox has
+    # something to show even when the demo is loaded during quiet hours.
+    for instant in (_last_midday(now), now):
+        summary = dispatch_due_messages(instant).line()
+        yield f"Dispatcher pass at {instant:%Y-%m-%d %H:%M} UTC: {summary}"
     yield from _summary(links)
+
+
+def _last_midday(now: datetime) -> datetime:
+    local = now.astimezone(ROME)
+    midday = datetime.combine(local.date(), time(12, 0), ROME)
+    if midday > local:
+        midday -= timedelta(days=1)
+    return midday.astimezone(UTC)
 
 
 def _create(now: datetime) -> None:
