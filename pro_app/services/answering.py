@@ -194,9 +194,7 @@ def store_answers(
     )
 
 
-def upsert_answers(
-    assessment: Assessment, values: Mapping[str, int | None], now: datetime
-) -> None:
+def upsert_answers(assessment: Assessment, values: Mapping[str, int | None], now: datetime) -> None:
     """Insert or update answers by field name (None = skipped), one race-safe statement each."""
     insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
     for name, value in values.items():

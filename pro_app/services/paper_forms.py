@@ -166,5 +166,3 @@ def _complete_answer_set(
                 _l("An answer was sent with a value that is not one of the choices.")
             )
     return {name: values.get(name) for name in names}
-
-
