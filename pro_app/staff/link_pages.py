@@ -12,7 +12,8 @@ from markupsafe import Markup
 
 from pro_app.extensions import db
 from pro_app.i18n import _l
-from pro_app.models import Assessment, AssessmentStatus, MessageStatus, Patient, PatientLink
+from pro_app.models import Assessment, MessageStatus, Patient, PatientLink
+from pro_app.models.assessment import ANSWERABLE_STATUSES
 from pro_app.models.types import utcnow
 from pro_app.services import audit
 from pro_app.services.definitions import trial_schedule
@@ -23,7 +24,6 @@ from pro_app.staff.access import CLINICAL_ROLES, patient_or_404, staff, staff_re
 from pro_app.staff.enrolment_forms import ReissueLinkForm, SendLinkForm
 
 # Time points still ahead of the patient: the letter lists only these.
-STILL_TO_DO = (AssessmentStatus.SCHEDULED, AssessmentStatus.OPEN, AssessmentStatus.IN_PROGRESS)
 
 
 @bp.get("/patients/<int:patient_id>/link")
@@ -173,7 +173,7 @@ def _letter_time_points(patient: Patient) -> list[dict[str, str]]:
     schedule = trial_schedule()
     assessments = db.session.scalars(
         db.select(Assessment)
-        .where(Assessment.patient_id == patient.id, Assessment.status.in_(STILL_TO_DO))
+        .where(Assessment.patient_id == patient.id, Assessment.status.in_(ANSWERABLE_STATUSES))
         .order_by(Assessment.window_opens_on)
     )
     return [
