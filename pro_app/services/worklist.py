@@ -41,6 +41,7 @@ from pro_app.protocol.work_states import (
     reminder_days,
 )
 from pro_app.services.definitions import trial_schedule
+from pro_app.services.site_scope import scope_patients
 
 PAGE_SIZE = 50
 SEARCH_MAX_LENGTH = 40
@@ -107,9 +108,8 @@ def escape_like(text: str) -> str:
 
 
 def _filtered(statement: Select[Any], user: StaffUser, query: WorklistQuery) -> Select[Any]:
-    if not user.sees_all_sites:
-        statement = statement.where(Patient.site_id == user.site_id)
-    elif query.site_id is not None:
+    statement = scope_patients(statement, user)
+    if user.sees_all_sites and query.site_id is not None:
         statement = statement.where(Patient.site_id == query.site_id)
     search = query.search.strip()[:SEARCH_MAX_LENGTH]
     if search:

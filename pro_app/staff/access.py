@@ -8,7 +8,6 @@ from typing import Any, TypeVar
 
 from flask import abort
 from flask_login import current_user
-from sqlalchemy import Select
 
 from pro_app.extensions import db, login_manager
 from pro_app.models import Patient, Role, StaffUser
@@ -40,11 +39,6 @@ def staff() -> StaffUser:
     """The signed-in staff member (inside a staff_required view)."""
     user: StaffUser = current_user._get_current_object()
     return user
-
-
-def scope_patients(query: Select[Any], user: StaffUser) -> Select[Any]:
-    """Limit a query that involves Patient to the patients this user may see."""
-    return query if user.sees_all_sites else query.where(Patient.site_id == user.site_id)
 
 
 def patient_or_404(patient_id: int) -> Patient:
