@@ -19,6 +19,7 @@ from werkzeug.serving import run_simple
 from pro_app import catalogues
 from pro_app.checks import all_problems, configured_app
 from pro_app.config import ConfigurationError
+from pro_app.exports.cli import export_command
 from pro_app.extensions import db
 from pro_app.instruments.response_io import ResponseSetError, parse_response_set
 from pro_app.instruments.scoring import score_instrument
@@ -40,6 +41,7 @@ def init_app(app: Flask) -> None:
         staff,
         enroll,
         score,
+        export_command,
         translate,
         reminders,
         scheduler,
