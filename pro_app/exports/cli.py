@@ -10,9 +10,11 @@ from zoneinfo import ZoneInfo
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from flask_babel import force_locale
 
 from pro_app.exports.registry import KINDS, build_dataset
 from pro_app.exports.source import ExportFilter
+from pro_app.exports.variables import Dataset
 from pro_app.exports.writers import FORMATS, write_export
 
 ISO_DATE = click.DateTime(["%Y-%m-%d"])
@@ -39,6 +41,13 @@ def _day(value: datetime | None) -> date | None:
 @click.option("--randomized-from", type=ISO_DATE, help="Randomized on or after (YYYY-MM-DD).")
 @click.option("--randomized-to", type=ISO_DATE, help="Randomized on or before (YYYY-MM-DD).")
 @click.option("--as-of", type=ISO_DATE, help="Compliance counted on this date; default today.")
+@click.option(
+    "--language",
+    default="it",
+    show_default=True,
+    type=click.Choice(["it", "en"]),
+    help="Language of variable and value labels (SPSS, Stata, Excel).",
+)
 @with_appcontext
 def export_command(
     kind: str,
@@ -51,6 +60,7 @@ def export_command(
     randomized_from: datetime | None,
     randomized_to: datetime | None,
     as_of: datetime | None,
+    language: str,
 ) -> None:
     """Write one export (pseudonymised: study codes only) for every site."""
     filters = ExportFilter(
@@ -58,6 +68,13 @@ def export_command(
     )
     today = datetime.now(ZoneInfo(current_app.config["TIMEZONE"])).date()
     dataset = build_dataset(kind, None, filters, _day(as_of) or today)
+    with force_locale(language):
+        _write(dataset, fmt, out_path)
+    if str(out_path) != "-":
+        click.echo(f"Wrote {kind} ({fmt}) to {out_path}", err=True)
+
+
+def _write(dataset: Dataset, fmt: str, out_path: Path) -> None:
     if str(out_path) == "-":
         write_export(dataset, fmt, sys.stdout.buffer)
         return
@@ -69,4 +86,3 @@ def export_command(
         partial.unlink(missing_ok=True)
         raise
     partial.replace(out_path)
-    click.echo(f"Wrote {kind} ({fmt}) to {out_path}", err=True)

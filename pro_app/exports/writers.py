@@ -29,6 +29,8 @@ FORMATS = {
 }
 CSV_DELIMITER = ","
 STATA_STRING_MAX = 2045  # longest string a Stata 15 .dta column holds
+LABEL_MAX = 80  # bytes of a Stata variable label (SPSS allows more; one rule keeps them equal)
+SPSS_NOTE_WIDTH = 70  # an SPSS document line is 80 bytes; accented letters take two
 BATCH = 1000
 
 
@@ -142,13 +144,15 @@ def _column(variable: Variable, values: list[Any], fmt: str) -> Any:
     limit = STATA_STRING_MAX if fmt == "dta" else None
     texts = ["" if v is None else str(v) for v in values]
     if limit:
-        texts = [text if len(text.encode()) <= limit else _clip(text, limit) for text in texts]
+        texts = [_fit(text, limit) for text in texts]
     return pd.Series(texts, dtype="object")
 
 
-def _clip(text: str, limit: int) -> str:
-    clipped = text.encode()[: limit - 3].decode(errors="ignore")
-    return clipped + "..."
+def _fit(text: str, limit: int) -> str:
+    """The text cut to at most limit UTF-8 bytes, marked with "..." where it was cut."""
+    if len(text.encode()) <= limit:
+        return text
+    return text.encode()[: limit - 3].decode(errors="ignore") + "..."
 
 
 def _write_stats_file(dataset: Dataset, fmt: str, out: IO[bytes]) -> None:
@@ -164,7 +168,7 @@ def _write_stats_file(dataset: Dataset, fmt: str, out: IO[bytes]) -> None:
         }
     )
     labels: dict[str, str | None] = {
-        variable.name: str(variable.label)[:80] for variable in dataset.variables
+        variable.name: _fit(str(variable.label), LABEL_MAX) for variable in dataset.variables
     }
     value_labels = {
         variable.name: {float(code): str(label) for code, label in variable.values.items()}
@@ -182,7 +186,7 @@ def _write_stats_file(dataset: Dataset, fmt: str, out: IO[bytes]) -> None:
                 file_label=dataset.kind,
                 column_labels=labels,
                 variable_value_labels=value_labels,
-                note=textwrap.wrap(str(dataset.note), 80) if dataset.note else None,
+                note=textwrap.wrap(str(dataset.note), SPSS_NOTE_WIDTH) if dataset.note else None,
             )
         else:
             pyreadstat.write_dta(
