@@ -13,10 +13,16 @@ from pro_app.analysis.deterioration import Observation, Outcome, time_to_deterio
 from pro_app.exports.common import arm_codes, instrument_codes, timepoint_codes
 from pro_app.exports.labels import higher_is_worse, scale_kind
 from pro_app.exports.scores import PROVISIONAL_NOTE, _scale_codes
-from pro_app.exports.source import AssessmentRecord, ExportFilter, assessment_chunks, scores_for
+from pro_app.exports.source import (
+    AssessmentRecord,
+    ExportFilter,
+    StoredScore,
+    assessment_chunks,
+    scores_for,
+)
 from pro_app.exports.variables import Dataset, Variable, VarType, coded, flag
 from pro_app.i18n import _l
-from pro_app.models import Score, StaffUser
+from pro_app.models import StaffUser
 from pro_app.services.definitions import instrument_registry, trial_schedule
 
 ALL_ARMS = "all"
@@ -167,10 +173,10 @@ def deterioration_export(user: StaffUser | None, filters: ExportFilter) -> Datas
 
 def _patients(
     user: StaffUser | None, filters: ExportFilter
-) -> Iterator[tuple[list[AssessmentRecord], dict[int, dict[tuple[str, str], Score]]]]:
+) -> Iterator[tuple[list[AssessmentRecord], dict[int, dict[tuple[str, str], StoredScore]]]]:
     """Each patient's records with their scores (records arrive sorted by study code)."""
     records: list[AssessmentRecord] = []
-    scores: dict[int, dict[tuple[str, str], Score]] = {}
+    scores: dict[int, dict[tuple[str, str], StoredScore]] = {}
     for chunk in assessment_chunks(user, filters, all_timepoints=True):
         scores.update(scores_for([r.assessment_id for r in chunk if r.is_completed]))
         for record in chunk:

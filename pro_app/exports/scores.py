@@ -18,13 +18,14 @@ from pro_app.exports.labels import ScaleLabel, items_in, scale_kind
 from pro_app.exports.source import (
     AssessmentRecord,
     ExportFilter,
+    StoredScore,
     assessment_chunks,
     scores_for,
 )
 from pro_app.exports.variables import Dataset, Variable, VarType, coded, flag
 from pro_app.i18n import _l
 from pro_app.instruments import scoring_version
-from pro_app.models import Score, StaffUser
+from pro_app.models import StaffUser
 from pro_app.services.definitions import instrument_registry, trial_schedule
 
 SCORE_STATUS = {
@@ -48,7 +49,7 @@ def _scale_codes() -> list[tuple[str, Any]]:
     return list(codes.items())
 
 
-def score_status(record: AssessmentRecord, score: Score | None) -> str:
+def score_status(record: AssessmentRecord, score: StoredScore | None) -> str:
     if not record.is_completed or score is None:
         return "not_completed"
     return "scored" if score.value is not None else "insufficient_items"
@@ -96,31 +97,33 @@ def scores_long(user: StaffUser | None, filters: ExportFilter) -> Dataset:
 
 
 def _long_rows(user: StaffUser | None, filters: ExportFilter) -> Iterator[tuple[Any, ...]]:
+    # What does not depend on the patient is worked out once per instrument, not per row.
+    registry = instrument_registry()
+    static = {
+        code: [
+            (scale, scale_kind(instrument, scale), items_in(instrument, scale))
+            for scale in instrument.scale_codes
+        ]
+        for code, instrument in registry.instruments.items()
+    }
+    versions = {code: scoring_version(inst) for code, inst in registry.instruments.items()}
     for chunk in assessment_chunks(user, filters):
-        scores = scores_for([record.assessment_id for record in chunk])
+        scores = scores_for([record.assessment_id for record in chunk if record.is_completed])
         for record in chunk:
             head = (*patient_values(record), *assessment_values(record))
             stored = scores.get(record.assessment_id, {})
             for instrument in instruments_in(filters.instrument, record.timepoint):
-                for scale in instrument.scale_codes:
-                    score = stored.get((instrument.code, scale))
+                code, verified = instrument.code, int(instrument.verified)
+                pack = record.text_pack(code)
+                for scale, kind, in_scale in static[code]:
+                    score = stored.get((code, scale))
                     status = score_status(record, score)
-                    scored = status != "not_completed"
-                    yield (
-                        *head,
-                        instrument.code,
-                        scale,
-                        scale_kind(instrument, scale),
-                        score.value if score is not None and scored else None,
-                        status,
-                        score.items_answered if score is not None and scored else 0,
-                        items_in(instrument, scale),
-                        int(instrument.verified),
-                        score.scoring_version
-                        if score is not None and scored
-                        else scoring_version(instrument),
-                        record.text_pack(instrument.code),
-                    )
+                    if score is None or status == "not_completed":
+                        yield (*head, code, scale, kind, None, status, 0, in_scale,
+                               verified, versions[code], pack)  # fmt: skip
+                        continue
+                    yield (*head, code, scale, kind, score.value, status, score.items_answered,
+                           in_scale, verified, score.scoring_version, pack)  # fmt: skip
 
 
 def wide_columns(filters: ExportFilter) -> list[tuple[str, str, str]]:
@@ -165,7 +168,7 @@ def _wide_rows(
     user: StaffUser | None, filters: ExportFilter, columns: list[tuple[str, str, str]]
 ) -> Iterator[tuple[Any, ...]]:
     for chunk in assessment_chunks(user, filters):
-        scores = scores_for([record.assessment_id for record in chunk])
+        scores = scores_for([record.assessment_id for record in chunk if record.is_completed])
         for record in chunk:
             stored = scores.get(record.assessment_id, {})
             values = []

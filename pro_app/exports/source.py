@@ -10,7 +10,8 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from functools import cache
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select
@@ -22,6 +23,11 @@ from pro_app.services.definitions import trial_schedule
 from pro_app.services.site_scope import scope_patients
 
 CHUNK = 500
+
+
+@cache
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,7 @@ class AssessmentRecord:
             return self.paper_completed_on
         if self.completed_at is None:
             return None
-        return self.completed_at.astimezone(ZoneInfo(self.timezone)).date()
+        return self.completed_at.astimezone(_zone(self.timezone)).date()
 
     @property
     def days_from_randomization(self) -> int | None:
@@ -168,12 +174,30 @@ def assessment_chunks(
         yield [AssessmentRecord(*row) for row in partition if row[9] in known]
 
 
-def scores_for(ids: Sequence[int]) -> dict[int, dict[tuple[str, str], Score]]:
+class StoredScore(NamedTuple):
+    """A stored score's columns (plain tuples: exports read hundreds of thousands)."""
+
+    value: float | None
+    items_answered: int
+    items_in_scale: int
+    scoring_version: str
+
+
+def scores_for(ids: Sequence[int]) -> dict[int, dict[tuple[str, str], StoredScore]]:
     """assessment id → (instrument, scale) → stored score."""
-    found: dict[int, dict[tuple[str, str], Score]] = defaultdict(dict)
+    found: dict[int, dict[tuple[str, str], StoredScore]] = defaultdict(dict)
     if ids:
-        for score in db.session.scalars(db.select(Score).where(Score.assessment_id.in_(ids))):
-            found[score.assessment_id][(score.instrument, score.scale)] = score
+        statement = db.select(
+            Score.assessment_id,
+            Score.instrument,
+            Score.scale,
+            Score.value,
+            Score.items_answered,
+            Score.items_in_scale,
+            Score.scoring_version,
+        ).where(Score.assessment_id.in_(ids))
+        for assessment_id, instrument, scale, *columns in db.session.execute(statement):
+            found[assessment_id][(instrument, scale)] = StoredScore(*columns)
     return found
 
 
