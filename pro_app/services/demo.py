@@ -23,6 +23,7 @@ from pro_app.models import (
 )
 from pro_app.services import accounts, audit, patient_status
 from pro_app.services.definitions import instrument_registry, trial_schedule
+from pro_app.services.demo_cohort import add_paper_form_and_correction, follow_up_cohort
 from pro_app.services.dispatch import dispatch_due_messages
 from pro_app.services.enrolment import EnrolmentRequest, enroll_patient
 from pro_app.services.links import active_link, issue_link, link_url, token_of
@@ -54,6 +55,8 @@ class DemoPatient:
     status: str = PatientStatus.ACTIVE
     status_days_ago: int = 0
     note: str = ""
+    # Symptom burden (0-1) at each time point in schedule order; empty = a random walk.
+    burdens: tuple[float, ...] = ()
 
 
 DEMO_PATIENTS = (
@@ -184,8 +187,10 @@ def _create(now: datetime) -> None:
         site = sites[site_code] if site_code else None
         accounts.add_staff(email, name, role, DEMO_PASSWORD, site)
     rng = random.Random(20261124)  # noqa: S311 - reproducible demo data, not security
-    for spec in DEMO_PATIENTS:
+    for spec in (*DEMO_PATIENTS, *follow_up_cohort()):
         _create_patient(spec, sites[spec.site], now, rng)
+    db.session.flush()
+    add_paper_form_and_correction(now)
 
 
 def _create_patient(spec: DemoPatient, site: Site, now: datetime, rng: random.Random) -> None:
@@ -208,7 +213,11 @@ def _create_patient(spec: DemoPatient, site: Site, now: datetime, rng: random.Ra
     link = active_link(patient)
     actor = audit.Actor.patient_link(link.id) if link else audit.SYSTEM
     health = rng.uniform(0.2, 0.8)  # this patient's burden of symptoms, 0 = none
-    for assessment in sorted(_assessments(patient), key=lambda a: a.window_opens_on):
+    for index, assessment in enumerate(
+        sorted(_assessments(patient), key=lambda a: a.window_opens_on)
+    ):
+        if index < len(spec.burdens):
+            health = min(0.95, max(0.05, spec.burdens[index] + rng.uniform(-0.12, 0.12)))
         outcome = spec.outcomes.get(assessment.timepoint)
         if outcome is None:
             continue
@@ -333,6 +342,8 @@ def _summary(links: list[tuple[DemoPatient, str | None]]) -> Iterator[str]:
         yield f"  {role:<13} {email:<30} {site_code or 'all sites'}"
     yield ""
     yield f"Messages sent to patients (development outbox): {base_url}/dev/outbox"
+    yield f"Analyst pages (exports, compliance, plots): {base_url}/analyst/"
+    yield "Exports from the command line: pro-app export scores --out scores.sav --format sav"
     yield ""
     yield "Patient links (open one in a phone-sized window):"
     for spec, token in links:

@@ -14,10 +14,11 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskCliRunner
 from hypothesis import HealthCheck, given, settings
+from sqlalchemy import func
 
 from pro_app import cli
 from pro_app.extensions import db
-from pro_app.models import Assessment, Patient, PatientLink, Site, StaffUser
+from pro_app.models import AnswerCorrection, Assessment, Patient, PatientLink, Site, StaffUser
 from pro_app.services.links import hash_token
 from tests.conftest import TEST_SECRET_KEY
 from tests.unit.reference_scoring import REFERENCES
@@ -247,6 +248,20 @@ def test_init_db_and_demo(runner: FlaskCliRunner, app: Flask) -> None:
         assert {"open", "in_progress", "completed", "missed", "scheduled", "not_done"} <= (
             assessment_states
         )
+        # Enough follow-up for the analyst side: every mode, a correction, both arms at 6 months.
+        modes = set(
+            db.session.scalars(db.select(Assessment.mode).where(Assessment.mode.is_not(None)))
+        )
+        assert modes == {"web", "paper"}
+        assert db.session.scalar(db.select(func.count(AnswerCorrection.id))) == 1
+        month6 = db.session.scalars(
+            db.select(Patient.arm)
+            .join(Assessment, Assessment.patient_id == Patient.id)
+            .where(Assessment.timepoint == "month6", Assessment.status == "completed")
+        ).all()
+        assert month6.count("tae") >= 10
+        assert month6.count("control") >= 10
+    assert "/analyst/" in result.output
 
 
 @pytest.mark.skipif(PRO_APP is None, reason="console script not installed")
