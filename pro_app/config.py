@@ -74,6 +74,7 @@ def default_config(instance_path: Path) -> dict[str, Any]:
         "PATIENT_SECOND_FACTOR": False,  # ask the year of birth before showing any question
         "PATIENT_FORM_KEY_DAYS": 7,  # how long a rendered page can restore an expired session
         "PATIENT_LINK_RATE_LIMIT": "20 per minute; 200 per day",
+        "API_RATE_LIMIT": "120 per minute",  # per API token (per address without one)
         "SCHEDULER_INTERVAL_SECONDS": 60,  # how often the dispatcher pass runs
         "RATELIMIT_STORAGE_URI": "memory://",  # set to redis://... with several web workers
         "RATELIMIT_HEADERS_ENABLED": True,

@@ -1,5 +1,6 @@
 """All tables; importing this package registers every model on the metadata."""
 
+from pro_app.models.api_token import ApiToken
 from pro_app.models.assessment import (
     Answer,
     Assessment,
@@ -19,6 +20,7 @@ __all__ = [
     "ActorType",
     "Answer",
     "AnswerCorrection",
+    "ApiToken",
     "Assessment",
     "AssessmentStatus",
     "AuditEvent",

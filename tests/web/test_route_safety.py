@@ -16,6 +16,8 @@ from tests import factories
 # Routes whose POST is checked by the view itself (they re-render rather than fail, or carry the
 # token in a header); each has its own test of that behaviour.
 SELF_CHECKED = {"/q/page/<int:number>", "/q/review", "/q/answer", "/p/<token>"}
+# The API reads no cookie: any write is refused with 401 (no token) or 405 (read-only).
+SELF_CHECKED |= {"/api/v1/", "/api/v1/<path:_rest>"}
 
 
 def _row_counts(app: Flask) -> dict[str, int]:
