@@ -8,6 +8,8 @@ from typing import Any
 from flask import Flask
 
 from pro_app import (
+    analyst,
+    api,
     auth,
     cli,
     database,
@@ -41,6 +43,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     patient.init_app(app)
     auth.init_app(app)
     staff.init_app(app)
+    analyst.init_app(app)
+    api.init_app(app)
     devtools.init_app(app)
     cli.init_app(app)
     return app

@@ -17,5 +17,5 @@ def home() -> ResponseReturnValue:
     if user.has_role("admin"):
         return redirect(url_for("staff.admin_accounts"))
     if user.has_role("analyst"):
-        return redirect(url_for("staff.worklist"))
+        return redirect(url_for("analyst.index"))
     return redirect(url_for("staff.worklist"))

@@ -21,6 +21,8 @@ MENU: tuple[tuple[str, LazyString, tuple[str, ...]], ...] = (
     ("staff.worklist", _l("Worklist"), ("nurse", "investigator", "analyst", "admin")),
     ("staff.enrol", _l("Enrol a patient"), ("nurse", "investigator")),
     ("staff.audit_trail", _l("Audit trail"), ("investigator", "admin")),
+    ("analyst.index", _l("Analysis"), ("investigator", "analyst", "admin")),
+    ("analyst.api_token_list", _l("API tokens"), ("investigator", "analyst", "admin")),
     ("staff.admin_accounts", _l("Accounts and sites"), ("admin",)),
 )
 
