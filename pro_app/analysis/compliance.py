@@ -59,6 +59,20 @@ class ComplianceRow:
     off_study: int = 0
 
     @property
+    def counts(self) -> tuple[int, ...]:
+        """expected, received, on_time, early, late, missed, pending, off_study (table order)."""
+        return (
+            self.expected,
+            self.received,
+            self.on_time,
+            self.early,
+            self.late,
+            self.missed,
+            self.pending,
+            self.off_study,
+        )
+
+    @property
     def rate(self) -> float | None:
         """Received / expected, in percent; None when nothing is expected yet."""
         return 100.0 * self.received / self.expected if self.expected else None

@@ -10,7 +10,7 @@ from pro_app.exports.variables import Dataset, Variable, VarType, coded
 from pro_app.extensions import db
 from pro_app.i18n import _l
 from pro_app.models import ActorType, AuditEvent, Site, StaffUser
-from pro_app.services.audit_trail import audit_json, build_rows, scoped_events
+from pro_app.services.audit_trail import build_rows, event_cells, scoped_events
 
 CHUNK = 500
 
@@ -53,16 +53,4 @@ def _rows(user: StaffUser | None, filters: ExportFilter) -> Iterator[tuple[Any, 
     result = db.session.scalars(query.execution_options(yield_per=CHUNK))
     for chunk in result.partitions():
         for row in build_rows(chunk):
-            event = row.event
-            yield (
-                event.occurred_at,
-                event.actor_type,
-                row.who,
-                event.action,
-                event.entity_type,
-                event.entity_id,
-                row.study_code,
-                audit_json(event.before),
-                audit_json(event.after),
-                event.reason,
-            )
+            yield (row.event.occurred_at, *event_cells(row))

@@ -68,20 +68,7 @@ def compliance_export(user: StaffUser | None, filters: ExportFilter, as_of: date
 
     def rows() -> Iterator[tuple[Any, ...]]:  # lazy: the codebook only reads the variables
         for row in compliance_rows(user, filters, as_of):
-            yield (
-                row.timepoint,
-                row.arm or ALL_ARMS,
-                as_of,
-                row.expected,
-                row.received,
-                row.on_time,
-                row.early,
-                row.late,
-                row.missed,
-                row.pending,
-                row.off_study,
-                row.rate,
-            )
+            yield (row.timepoint, row.arm or ALL_ARMS, as_of, *row.counts, row.rate)
 
     return Dataset("compliance", variables, rows())
 

@@ -129,3 +129,19 @@ def neutralised(cell: object) -> str:
 def audit_json(values: dict[str, Any] | None) -> str:
     shown = redacted(values)
     return json.dumps(shown, ensure_ascii=False, sort_keys=True) if shown is not None else ""
+
+
+def event_cells(row: Row) -> tuple[Any, ...]:
+    """actor_type, actor, action, entity_type, entity_id, study_code, before, after, reason."""
+    event = row.event
+    return (
+        event.actor_type,
+        row.who,
+        event.action,
+        event.entity_type,
+        event.entity_id,
+        row.study_code,
+        audit_json(event.before),
+        audit_json(event.after),
+        event.reason,
+    )

@@ -29,8 +29,8 @@ from pro_app.models import (
 )
 from pro_app.services.audit_trail import (
     ENTITY_PATIENT,
-    audit_json,
     build_rows,
+    event_cells,
     neutralised,
     plain_text,
     redacted,
@@ -180,15 +180,7 @@ def csv_lines(query: Select[Any]) -> Iterator[str]:
             cells = (
                 event.occurred_at.isoformat(),
                 event.occurred_at.astimezone(tz).isoformat(),
-                event.actor_type,
-                row.who,
-                event.action,
-                event.entity_type,
-                event.entity_id,
-                row.study_code,
-                audit_json(event.before),
-                audit_json(event.after),
-                event.reason,
+                *event_cells(row),
             )
             writer.writerow([neutralised(cell) for cell in cells])
         yield flush()
