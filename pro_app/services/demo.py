@@ -344,6 +344,7 @@ def _summary(links: list[tuple[DemoPatient, str | None]]) -> Iterator[str]:
     yield f"Messages sent to patients (development outbox): {base_url}/dev/outbox"
     yield f"Analyst pages (exports, compliance, plots): {base_url}/analyst/"
     yield "Exports from the command line: pro-app export scores --out scores.sav --format sav"
+    yield f"JSON API for R/Python scripts: create a token at {base_url}/analyst/api-tokens"
     yield ""
     yield "Patient links (open one in a phone-sized window):"
     for spec, token in links:
