@@ -17,6 +17,7 @@ from flask_migrate import upgrade
 from werkzeug.serving import run_simple
 
 from pro_app import catalogues
+from pro_app.backup.cli import backup_command, restore_command
 from pro_app.checks import all_problems, configured_app
 from pro_app.config import ConfigurationError
 from pro_app.exports.cli import export_command
@@ -42,6 +43,8 @@ def init_app(app: Flask) -> None:
         enroll,
         score,
         export_command,
+        backup_command,
+        restore_command,
         translate,
         reminders,
         scheduler,
