@@ -27,6 +27,14 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # readers go on while one writer writes.
     if not isinstance(dbapi_connection, sqlite3.Connection):
         return
+    # Write transactions begin immediately. pysqlite's own transaction control (the default
+    # until Python 3.16) reads outside transactions and begins one just before the first
+    # INSERT, UPDATE or DELETE; "IMMEDIATE" makes that BEGIN IMMEDIATE, which waits up to
+    # busy_timeout for the write lock. A transaction begun earlier (SQLAlchemy-emitted BEGIN,
+    # Python's autocommit=False) that read first could not wait: SQLite refuses its upgrade to
+    # writing at once ("database is locked") when another writer committed meanwhile. Reads
+    # never take the lock, so a long export blocks no patient. tests/reliability pins all this.
+    dbapi_connection.isolation_level = "IMMEDIATE"
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")

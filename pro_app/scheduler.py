@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
@@ -27,7 +27,13 @@ from pro_app.services.dispatch import dispatch_due_messages
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "dispatcher"
-LEASE_DURATION = timedelta(minutes=3)
+LEASE_DURATION = timedelta(minutes=3)  # the default of SCHEDULER_LEASE_SECONDS
+
+
+def lease_duration() -> timedelta:
+    """How long a lease holds without renewal (SCHEDULER_LEASE_SECONDS)."""
+    seconds = current_app.config.get("SCHEDULER_LEASE_SECONDS", LEASE_DURATION.total_seconds())
+    return timedelta(seconds=float(seconds))
 
 
 def holder_id() -> str:
@@ -44,7 +50,7 @@ def acquire_lease(holder: str, now: datetime) -> bool:
             SchedulerLease.name == LEASE_NAME,
             (SchedulerLease.holder == holder) | (SchedulerLease.expires_at <= now),
         )
-        .values(holder=holder, expires_at=now + LEASE_DURATION)
+        .values(holder=holder, expires_at=now + lease_duration())
         .execution_options(synchronize_session=False)
     ).rowcount
     if taken:
@@ -53,7 +59,9 @@ def acquire_lease(holder: str, now: datetime) -> bool:
     if db.session.get(SchedulerLease, LEASE_NAME) is not None:
         db.session.rollback()
         return False
-    db.session.add(SchedulerLease(name=LEASE_NAME, holder=holder, expires_at=now + LEASE_DURATION))
+    db.session.add(
+        SchedulerLease(name=LEASE_NAME, holder=holder, expires_at=now + lease_duration())
+    )
     try:
         db.session.commit()
     except IntegrityError:  # another process created it first

@@ -160,7 +160,8 @@ def parse_answers(page: Page, posted: Mapping[str, str]) -> dict[str, int]:
         if name not in page.field_names:
             raise AnswerError(_l("An answer was sent for a question that is not on this page."))
         scale = registry.get(parsed[0]).item(parsed[1]).response_scale
-        if not raw.isdigit() or not scale.allows(int(raw)):
+        # isascii: isdigit alone lets through "²" and other digits that int() refuses.
+        if not (raw.isascii() and raw.isdigit()) or not scale.allows(int(raw)):
             raise AnswerError(_l("An answer was sent with a value that is not one of the choices."))
         values[name] = int(raw)
     return values
@@ -179,6 +180,7 @@ def store_answers(
         raise AssessmentClosed
     if not values:
         return
+    _lock_answerable(assessment)
     upsert_answers(assessment, values, now)
     if assessment.status != AssessmentStatus.IN_PROGRESS:
         assessment.status = AssessmentStatus.IN_PROGRESS
@@ -192,6 +194,22 @@ def store_answers(
         site_id=assessment.patient.site_id,
         after=dict(values),
     )
+
+
+def _lock_answerable(assessment: Assessment) -> None:
+    """Lock the assessment for this transaction; AssessmentClosed if it was submitted meanwhile."""
+    # A no-op conditional UPDATE takes the row lock (PostgreSQL) or the write lock (SQLite)
+    # before any answer is written, so a submission at the same moment either waits and scores
+    # these answers too, or has already completed and this save is refused: answers never
+    # change after scoring. A SELECT could not: SQLite ignores FOR UPDATE.
+    locked: CursorResult[Any] = db.session.execute(  # type: ignore[assignment]
+        update(Assessment)
+        .where(Assessment.id == assessment.id, Assessment.status.in_(ANSWERABLE_STATUSES))
+        .values(status=Assessment.status)
+        .execution_options(synchronize_session=False)
+    )
+    if locked.rowcount != 1:
+        raise AssessmentClosed
 
 
 def upsert_answers(assessment: Assessment, values: Mapping[str, int | None], now: datetime) -> None:

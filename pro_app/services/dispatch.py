@@ -35,7 +35,8 @@ from pro_app.services.senders import Senders, senders
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 200
-# A claimed row goes back to the queue if its pass dies before recording the result.
+# A claimed row goes back to the queue if its pass dies before recording the result
+# (the default of OUTBOX_CLAIM_SECONDS).
 CLAIM_LEASE = timedelta(minutes=10)
 # Minutes to wait after the n-th temporary failure; then the message is marked failed.
 BACKOFF_MINUTES = (1, 2, 5, 10, 20, 30, 60, 120, 240)
@@ -128,12 +129,17 @@ def _claim_due(now: datetime, only_id: int | None = None) -> list[int]:
         .values(
             status=MessageStatus.SENDING,
             attempts=Message.attempts + 1,
-            next_attempt_at=now + CLAIM_LEASE,
+            next_attempt_at=now + _claim_lease(),
         )
         .returning(Message.id)
         .execution_options(synchronize_session=False)
     )
     return list(claimed.scalars())
+
+
+def _claim_lease() -> timedelta:
+    seconds = current_app.config.get("OUTBOX_CLAIM_SECONDS", CLAIM_LEASE.total_seconds())
+    return timedelta(seconds=float(seconds))
 
 
 def _deliver_batch(

@@ -1,0 +1,1 @@
+"""Reliability and security: outages, crashes, concurrency, hostile input, headers, privacy."""
