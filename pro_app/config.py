@@ -26,7 +26,9 @@ def default_config(instance_path: Path) -> dict[str, Any]:
     return {
         "ENV": "production",
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{instance_path / 'pro_app.sqlite3'}",
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # hide_parameters: SQL logging and database errors never show the values (answers,
+        # addresses) bound to a statement.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
         "SECRET_KEY": None,
         # Derives patient link tokens; defaults to SECRET_KEY. Changing it re-issues every link.
         "LINK_SECRET": None,
@@ -76,8 +78,23 @@ def default_config(instance_path: Path) -> dict[str, Any]:
         "PATIENT_LINK_RATE_LIMIT": "20 per minute; 200 per day",
         "API_RATE_LIMIT": "120 per minute",  # per API token (per address without one)
         "SCHEDULER_INTERVAL_SECONDS": 60,  # how often the dispatcher pass runs
+        "SCHEDULER_LEASE_SECONDS": 180,  # a scheduler that died blocks no other for longer
+        "OUTBOX_CLAIM_SECONDS": 600,  # a message claimed by a pass that died is retried after
         "RATELIMIT_STORAGE_URI": "memory://",  # set to redis://... with several web workers
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Said for every app: the one limiter object otherwise keeps the previous app's choice.
+        "RATELIMIT_ENABLED": True,
+        # Requests for any other host are refused (400); None = BASE_URL's host (and, in
+        # development, localhost and 127.0.0.1). Set a list to add names, e.g. a monitor's.
+        "TRUSTED_HOSTS": None,
+        # Behind a reverse proxy: how many proxies' X-Forwarded-For/-Proto/-Host/-Port/-Prefix
+        # headers to believe (0 = none; 1 for one nginx in front). Proto makes HSTS and secure
+        # cookies see https; For gives the rate limits the client's address.
+        "PROXY_FIX_X_FOR": 0,
+        "PROXY_FIX_X_PROTO": 0,
+        "PROXY_FIX_X_HOST": 0,
+        "PROXY_FIX_X_PORT": 0,
+        "PROXY_FIX_X_PREFIX": 0,
     }
 
 

@@ -10,6 +10,8 @@ from pro_app.extensions import babel
 _l = lazy_gettext
 
 LOCALE_SESSION_KEY = "locale"
+# The patient's own language, kept in the session for pages shown when the database is out of reach.
+PATIENT_LANGUAGE_SESSION_KEY = "patient_language"
 
 
 def supported_locales() -> tuple[str, ...]:

@@ -18,6 +18,12 @@ from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import HTTPException
 
 from pro_app.api import bp
+from pro_app.errors import (
+    DATABASE_UNAVAILABLE,
+    RETRY_AFTER_SECONDS,
+    log_unexpected,
+    rollback_quietly,
+)
 from pro_app.exports.registry import KINDS, build_dataset
 from pro_app.exports.requests import (
     ExportRequestError,
@@ -61,6 +67,7 @@ HTTP_ERRORS: dict[int, tuple[str, LazyString]] = {
     405: ("method_not_allowed", _l("The API is read-only: use GET.")),
     429: ("too_many_requests", _l("Too many requests. Please wait a minute and try again.")),
     500: ("server_error", _l("Something did not work on our side. Please try again shortly.")),
+    503: ("unavailable", _l("The database cannot be reached just now. Please try again shortly.")),
 }
 
 
@@ -150,10 +157,16 @@ def http_error(error: HTTPException) -> ResponseReturnValue:
 def unexpected_error(error: Exception) -> ResponseReturnValue:
     if isinstance(error, HTTPException):
         return http_error(error)
-    # The type and place only: the message may carry personal data.
-    log.error("unexpected API error %s", type(error).__name__, exc_info=error)
-    db.session.rollback()
-    return _http_error(500)
+    if isinstance(error, DATABASE_UNAVAILABLE):
+        log.warning("database unavailable (%s) at %s", type(error).__name__, request.endpoint)
+        response = _http_error(503)
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    else:
+        # The type and place only: the message may carry personal data.
+        log_unexpected(error, "unexpected API error")
+        response = _http_error(500)
+    rollback_quietly()
+    return response
 
 
 def _api_user() -> StaffUser:

@@ -10,6 +10,7 @@ from flask import current_app, g, session
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from pro_app.extensions import db
+from pro_app.i18n import PATIENT_LANGUAGE_SESSION_KEY
 from pro_app.models import Mode, PatientLink
 from pro_app.services.links import hash_token
 
@@ -44,6 +45,7 @@ def start(link: PatientLink, now: datetime, *, tablet_assessment_id: int | None 
     session.permanent = True
     session[LINK_KEY] = link.id
     session[SEEN_KEY] = now.timestamp()
+    session[PATIENT_LANGUAGE_SESSION_KEY] = link.patient.language
     if tablet_assessment_id is not None:
         session[TABLET_KEY] = tablet_assessment_id
     link.last_used_at = now
@@ -53,7 +55,7 @@ def end(reason: str = "left") -> None:
     """Forget the patient on this device; a clinic tablet then shows only the locked screen."""
     was_tablet = TABLET_KEY in session
     link_id = session.get(LINK_KEY)
-    for key in (LINK_KEY, SEEN_KEY, TABLET_KEY):
+    for key in (LINK_KEY, SEEN_KEY, TABLET_KEY, PATIENT_LANGUAGE_SESSION_KEY):
         session.pop(key, None)
     if was_tablet:
         session[LOCKED_KEY] = reason

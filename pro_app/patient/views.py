@@ -148,8 +148,8 @@ def autosave() -> ResponseReturnValue:
         return jsonify(status="stale"), 409  # a tablet answers its one assessment only
     assessment, page_def = found[0], pages[found[1] - 1]
     name, value = payload.get("name"), payload.get("value")
-    if not isinstance(name, str) or not isinstance(value, str):
-        return jsonify(status="invalid"), 400
+    if not isinstance(name, str) or not isinstance(value, str) or name not in page_def.field_names:
+        return jsonify(status="invalid"), 400  # one of the page's own questions, or nothing
     try:
         answering.save_page(
             assessment,

@@ -27,6 +27,7 @@ from pro_app.models import (
     Role,
     StaffUser,
 )
+from pro_app.security import LARGEST_ID
 from pro_app.services.audit_trail import (
     ENTITY_PATIENT,
     build_rows,
@@ -84,6 +85,8 @@ def filtered_events(user: StaffUser, form: AuditFilterForm) -> tuple[Select[Any]
     query = scoped_events(user)
     notice = None
     patient_id = request.args.get("patient_id", type=int)
+    if patient_id is not None and not 0 < patient_id <= LARGEST_ID:
+        abort(404)  # no such patient, and too large for the database to be asked
     patient = patient_or_404(patient_id) if patient_id is not None else None
     if form.study_code.data and form.study_code.data.strip():
         code = form.study_code.data.strip().upper()
@@ -140,8 +143,9 @@ def audit_trail() -> ResponseReturnValue:
         html = render_template("staff/audit.html", form=form, rows=[], pagination=None, notice=None)
         return html, 400
     query, notice = filtered_events(user, form)
+    page = request.args.get("page", 1, type=int) or 1
     pagination = db.paginate(
-        query, page=request.args.get("page", 1, type=int), per_page=PER_PAGE, error_out=False
+        query, page=max(1, min(page, 100_000)), per_page=PER_PAGE, error_out=False
     )
     filters = {key: value for key, value in request.args.items() if key != "page" and value}
     return render_template(

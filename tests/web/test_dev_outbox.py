@@ -49,4 +49,5 @@ def test_outbox_page_does_not_exist_in_production(tmp_path: Path) -> None:
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'p.sqlite3'}",
         }
     )
-    assert app.test_client().get("/dev/outbox").status_code == 404
+    outbox = app.test_client().get("/dev/outbox", base_url="https://pro.example.test")
+    assert outbox.status_code == 404
