@@ -11,6 +11,7 @@ from flask import Flask
 
 from tests.factories import Enrolled
 from tests.reliability import cohort as db_checks
+from tests.reliability.aio import run_async
 from tests.reliability.patient_flow import Figures, PatientBrowser, run_all
 
 ITEMS_PER_ASSESSMENT = 51  # QLQ-C30 (30) + QLQ-GI.NET21 (21) at baseline
@@ -41,7 +42,7 @@ def run_load(base_url: str, patients: list[Enrolled], seed: int = 7) -> LoadRun:
             await asyncio.gather(*(browser.close() for browser in browsers))
 
     started = time.perf_counter()
-    results = asyncio.run(everyone())
+    results = run_async(everyone)
     seconds = time.perf_counter() - started
     run = LoadRun(figures, seconds, {})
     for patient, result in zip(patients, results, strict=True):

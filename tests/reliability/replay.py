@@ -13,6 +13,7 @@ from flask import Flask
 
 from tests.factories import Enrolled
 from tests.reliability import cohort as db_checks
+from tests.reliability.aio import run_async
 from tests.reliability.load import ITEMS_PER_ASSESSMENT
 from tests.reliability.patient_flow import (
     Figures,
@@ -92,7 +93,7 @@ def run_replays(base_url: str, patients: list[Enrolled], copies: int = 3) -> Rep
             await asyncio.gather(*(browser.close() for browser in browsers))
 
     started = time.perf_counter()
-    results = asyncio.run(everyone())
+    results = run_async(everyone)
     run.seconds = time.perf_counter() - started
     for patient, result in zip(patients, results, strict=True):
         if isinstance(result, BaseException):

@@ -16,6 +16,7 @@ from pro_app.models import Assessment
 from pro_app.services import answering
 from tests.factories import Enrolled
 from tests.reliability import cohort as db_checks
+from tests.reliability.aio import run_async
 from tests.reliability.live_server import LiveServer, live_server
 from tests.reliability.load import ITEMS_PER_ASSESSMENT
 from tests.reliability.patient_flow import Figures, PatientBrowser, answers_in
@@ -136,7 +137,7 @@ def test_a_worker_killed_mid_save_leaves_whole_pages_and_the_retry_succeeds(
             await asyncio.gather(*(walker.browser.close() for walker in walkers))
             return walkers
 
-        walkers = asyncio.run(first_round())
+        walkers = run_async(first_round)
         killed_pid = _wait_for_kill(server, crash_dir)
         cut_off_in_a_save = [w for w in walkers if w.errors and w.step == "page" and w.form]
         half_saved = _half_saved_pages(app, _page_fields(app, patients))
@@ -150,7 +151,7 @@ def test_a_worker_killed_mid_save_leaves_whole_pages_and_the_retry_succeeds(
             await _walk_all(walkers)
             await asyncio.gather(*(walker.browser.close() for walker in walkers))
 
-        asyncio.run(retry_round())
+        run_async(retry_round)
         log = server.log()
 
     assert cut_off_in_a_save, "the killed save's patient lost the connection"
