@@ -201,3 +201,50 @@ async def run_all(
     await asyncio.sleep(0)
     gate.set()
     return await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@dataclass
+class Journeys:
+    """What a crowd of patients did: seconds taken, answers each sent, and who failed how."""
+
+    seconds: float
+    sent: dict[int, dict[str, int]]
+    failures: list[str]
+
+
+def run_journeys(
+    base_url: str,
+    patient_ids: list[int],
+    tokens: list[str],
+    figures: Figures,
+    journey: Callable[[PatientBrowser, str, int], Awaitable[dict[str, int]]],
+) -> Journeys:
+    """Every patient's journey(browser, token, index) at once, on its own event loop thread."""
+    from tests.reliability.aio import run_async
+
+    async def everyone() -> list[object]:
+        browsers = [PatientBrowser(base_url, figures) for _ in tokens]
+        try:
+            return await run_all(len(tokens), lambda i: journey(browsers[i], tokens[i], i))
+        finally:
+            await asyncio.gather(*(browser.close() for browser in browsers))
+
+    started = time.perf_counter()
+    results = run_async(everyone)
+    done = Journeys(time.perf_counter() - started, {}, [])
+    for patient_id, result in zip(patient_ids, results, strict=True):
+        if isinstance(result, BaseException):
+            done.failures.append(f"{type(result).__name__}: {result}")
+        else:
+            done.sent[patient_id] = result  # type: ignore[assignment]
+    return done
+
+
+def transport_problems(failures: list[str], figures: Figures) -> list[str]:
+    """Patients whose journey broke, and any 5xx or connection failure."""
+    problems = []
+    if failures:
+        problems.append(f"{len(failures)} patients failed: {failures[:3]}")
+    if figures.server_errors or figures.failures:
+        problems.append(f"responses: {dict(figures.statuses)}, {figures.failures[:3]}")
+    return problems

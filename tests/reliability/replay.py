@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -13,7 +12,6 @@ from flask import Flask
 
 from tests.factories import Enrolled
 from tests.reliability import cohort as db_checks
-from tests.reliability.aio import run_async
 from tests.reliability.load import ITEMS_PER_ASSESSMENT
 from tests.reliability.patient_flow import (
     Figures,
@@ -21,7 +19,8 @@ from tests.reliability.patient_flow import (
     UnexpectedResponse,
     answers_in,
     form_fields,
-    run_all,
+    run_journeys,
+    transport_problems,
 )
 
 OPERATIONS_PER_PATIENT = 13  # 12 pages of 51 items (5 a page, sections whole) and the submission
@@ -80,36 +79,22 @@ def run_replays(base_url: str, patients: list[Enrolled], copies: int = 3) -> Rep
     """All patients at once; each of their saves and submissions sent `copies` times together."""
     run = ReplayRun(Figures(), 0.0, copies)
 
-    async def everyone() -> list[object]:
-        browsers = [PatientBrowser(base_url, run.figures) for _ in patients]
-        try:
-            return await run_all(
-                len(patients),
-                lambda i: _answer_with_replays(
-                    browsers[i], run, patients[i].token, random.Random(1_000 + i)
-                ),
-            )
-        finally:
-            await asyncio.gather(*(browser.close() for browser in browsers))
-
-    started = time.perf_counter()
-    results = run_async(everyone)
-    run.seconds = time.perf_counter() - started
-    for patient, result in zip(patients, results, strict=True):
-        if isinstance(result, BaseException):
-            run.patient_failures.append(f"{type(result).__name__}: {result}")
-        else:
-            run.sent[patient.patient_id] = result  # type: ignore[assignment]
+    done = run_journeys(
+        base_url,
+        [patient.patient_id for patient in patients],
+        [patient.token for patient in patients],
+        run.figures,
+        lambda browser, token, i: _answer_with_replays(
+            browser, run, token, random.Random(1_000 + i)
+        ),
+    )
+    run.seconds, run.sent, run.patient_failures = done.seconds, done.sent, done.failures
     return run
 
 
 def verify_replays(app: Flask, patients: list[Enrolled], run: ReplayRun, log: str) -> list[str]:
     """Everything stored more or less than once: answers, submissions, their audit rows, scores."""
-    problems: list[str] = []
-    if run.patient_failures:
-        problems.append(f"{len(run.patient_failures)} patients failed: {run.patient_failures[:3]}")
-    if run.figures.server_errors or run.figures.failures:
-        problems.append(f"responses: {dict(run.figures.statuses)}, {run.figures.failures[:3]}")
+    problems = transport_problems(run.patient_failures, run.figures)
     assessments = db_checks.baseline_ids(app, patients)
     stored = db_checks.stored_answers(app, assessments.values())
     if (rows := db_checks.answer_rows(app)) != len(patients) * ITEMS_PER_ASSESSMENT:
