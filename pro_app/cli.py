@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import sys
@@ -16,7 +15,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from flask_migrate import upgrade
 from werkzeug.serving import run_simple
 
-from pro_app import catalogues
+from pro_app import catalogues, logs
 from pro_app.backup.cli import backup_command, restore_command
 from pro_app.checks import all_problems, configured_app
 from pro_app.config import ConfigurationError
@@ -266,9 +265,7 @@ def scheduler() -> None:
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     _log_to_stderr()
-    # systemd and process managers stop services with SIGTERM: leave through the same door as
-    # Ctrl+C, so that the lease is released and another process can take over at once.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    _stop_cleanly_on_sigterm()
     click.echo(
         f"Scheduler {holder_id()} started; dispatcher pass every "
         f"{app.config['SCHEDULER_INTERVAL_SECONDS']} s while holding the lease."
@@ -294,17 +291,35 @@ def devserver(host: str, port: int) -> None:
     if app.config["ENV"] != "development":
         raise click.ClickException("devserver is for PRO_ENV=development; use gunicorn.")
     _log_to_stderr()
+    _stop_cleanly_on_sigterm()
     background = build_scheduler(app, blocking=False)
     background.start()
     try:
         # One process, never the reloader: a reloader would start a second scheduler. (app.run()
         # refuses to run inside a CLI command, so Werkzeug's server is called directly.)
         run_simple(host, port, app, use_reloader=False, threaded=True)
+    except (KeyboardInterrupt, SystemExit):
+        pass
     finally:
         background.shutdown(wait=False)
         release_lease(holder_id(), utcnow())
+        click.echo("Development server stopped.")
+
+
+def _stop_cleanly_on_sigterm() -> None:
+    """systemd, make and process managers stop a process with SIGTERM: leave through the same
+    door as Ctrl+C, so that the lease is released and another process can take over at once.
+
+    (Ctrl+C alone is not enough: a shell starts background jobs with SIGINT ignored, and Python
+    then never raises KeyboardInterrupt.)
+    """
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
 
 def _log_to_stderr() -> None:
-    """Long-running commands report each dispatcher pass (no personal data is ever logged)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    """Long-running commands report each dispatcher pass (no personal data is ever logged).
+
+    Every logger, the scheduler's and Werkzeug's too, writes through the app's formatter
+    (LOG_FORMAT), so these lines look like the web workers' lines.
+    """
+    logs.log_everything_to_stderr(current_app)
