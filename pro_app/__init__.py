@@ -17,6 +17,7 @@ from pro_app import (
     errors,
     health,
     i18n,
+    logs,
     models,  # noqa: F401  (registers every table on the metadata)
     patient,
     public,
@@ -33,6 +34,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     load_config(app, config)
     check_configuration(app)
+    logs.init_app(app)
     register_extensions(app)
     definitions.init_app(app)
     senders.init_app(app)

@@ -90,8 +90,7 @@ def run_pass_if_leader(app: Flask, holder: str) -> str | None:
         if lease is not None and lease.holder == holder:
             lease.last_run_at, lease.last_summary = now, summary[:500]
             db.session.commit()
-        log.info("dispatcher pass: %s", summary)
-        return summary
+        return summary  # the pass logged its own "dispatch.pass" line
 
 
 def build_scheduler(app: Flask, *, blocking: bool) -> BaseScheduler:

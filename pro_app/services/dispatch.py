@@ -6,7 +6,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,6 +15,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import selectinload
 
 from pro_app.extensions import db
+from pro_app.logs import event, failure_category
 from pro_app.messaging import DeliveryError, EmailMessage, SmsMessage, message_id_for
 from pro_app.models import (
     AssessmentStatus,
@@ -76,6 +77,7 @@ def dispatch_due_messages(now: datetime, channel_senders: Senders | None = None)
             _deliver_batch(claimed_ids, now, channel_senders, summary)
             if len(claimed_ids) < BATCH_SIZE:
                 break
+    log.info("dispatcher pass", extra=event("dispatch.pass", **asdict(summary)))
     return summary
 
 
@@ -233,7 +235,7 @@ def _deliver(
     message.provider_id = provider_id[:200]
     message.last_error = None
     summary.sent += 1
-    log.info("message %s sent (%s, %s)", message.id, message.kind, message.channel)
+    log.info("message sent", extra=_message_event("message.sent", message))
     return "sent"
 
 
@@ -299,7 +301,15 @@ def _record_failure(
     message.next_attempt_at = now + timedelta(minutes=BACKOFF_MINUTES[message.attempts - 1])
     message.last_error = error.reason[:500]
     summary.retrying += 1
-    log.warning("message %s not sent, will retry: %s", message.id, error.reason)
+    log.warning(
+        "message not sent, will retry",
+        extra=_message_event(
+            "message.retry",
+            message,
+            reason=failure_category(error.reason),
+            retry_at=message.next_attempt_at.isoformat(),
+        ),
+    )
     return "retrying"
 
 
@@ -320,4 +330,19 @@ def _fail(message: Message, reason: str, summary: DispatchSummary) -> None:
     message.status = MessageStatus.FAILED
     message.last_error = reason[:500]
     summary.failed += 1
-    log.warning("message %s failed for good: %s", message.id, reason)
+    log.warning(
+        "message failed for good",
+        extra=_message_event("message.failed", message, reason=failure_category(reason)),
+    )
+
+
+def _message_event(name: str, message: Message, **details: object) -> dict[str, object]:
+    # Ids and codes only: the reason is a category, never the error's text.
+    return event(
+        name,
+        message_id=message.id,
+        kind=message.kind,
+        channel=message.channel,
+        attempt=message.attempts,
+        **details,
+    )

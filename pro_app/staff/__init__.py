@@ -13,6 +13,7 @@ def init_app(app: Flask) -> None:
         enrolment,
         home,
         link_pages,
+        metrics,
         navigation,
         paper_entry,
         patient_actions,

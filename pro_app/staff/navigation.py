@@ -24,6 +24,7 @@ MENU: tuple[tuple[str, LazyString, tuple[str, ...]], ...] = (
     ("analyst.index", _l("Analysis"), ("investigator", "analyst", "admin")),
     ("analyst.api_token_list", _l("API tokens"), ("investigator", "analyst", "admin")),
     ("staff.admin_accounts", _l("Accounts and sites"), ("admin",)),
+    ("staff.admin_metrics", _l("System status"), ("admin",)),
 )
 
 

@@ -5,14 +5,16 @@ with e-mail and mobile, the dispatcher sends the invitation by e-mail and the li
 patient answers (pages, autosave, a refused value, a page over HTTP through a real server for
 the access log) and submits, staff look at every page about the patient, an analyst downloads
 the data and calls the API, and a few things go wrong on the way (a 404, a hostile post, an
-error whose message quotes an address). Then every record is searched.
+error whose message quotes an address). Then every record is searched, and so is every JSON
+line the app's own stderr handler wrote (structured fields included).
 """
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import re
-import threading
 import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -22,8 +24,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from werkzeug.serving import make_server
 
+from pro_app import logs
 from pro_app.extensions import db
 from pro_app.models import Assessment, Patient, StaffUser
 from pro_app.models.types import utcnow
@@ -34,6 +36,7 @@ from pro_app.staff import link_pages
 from tests import factories
 from tests.conftest import make_config
 from tests.reliability.test_database_outage import PROJECT_ROOT
+from tests.thread_server import serving
 
 ROME = ZoneInfo("Europe/Rome")
 CHECKLIST = load_checklist(PROJECT_ROOT / "questionnaires" / "eligibility.yaml")
@@ -42,12 +45,16 @@ MOBILE = "347 765 4321"
 MOBILE_FORMS = ("3477654321", "347 765 4321", "+393477654321", "765 4321", "7654321")
 ITEM_IN_TEXT = re.compile(r"(qlq_c30|qlq_gi_net21)\W{0,3}\d{1,2}\b", re.IGNORECASE)
 FORMATTER = logging.Formatter()
+JSON_FORMATTER = logs.JsonFormatter()
 
 
 @pytest.fixture
 def app_config(database_uri: str) -> dict[str, Any]:
     return make_config(
-        database_uri, RATELIMIT_ENABLED=False, STAFF_SIGN_IN_RATE_LIMIT="1000/minute"
+        database_uri,
+        RATELIMIT_ENABLED=False,
+        STAFF_SIGN_IN_RATE_LIMIT="1000/minute",
+        LOG_FORMAT="json",
     )
 
 
@@ -70,9 +77,20 @@ def every_logger_at_debug(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.L
             logger.removeHandler(caplog.handler)
 
 
+@pytest.fixture
+def json_lines(app: Flask) -> Iterator[io.StringIO]:
+    """What the app's stderr handler writes (JSON, LOG_FORMAT=json) during the test."""
+    handler = logs.process_handler("json")
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)  # type: ignore[attr-defined]
+    yield buffer
+    handler.setStream(previous)  # type: ignore[attr-defined]
+
+
 def record_text(record: logging.LogRecord) -> str:
-    """Everything a handler could write: message, raw arguments, traceback, stack."""
+    """Everything a handler could write: message, raw arguments, fields, traceback, stack."""
     parts = [str(record.msg), record.getMessage(), repr(record.args)]
+    parts.append(JSON_FORMATTER.format(record))  # the structured fields, as written
     if record.exc_info:
         parts.append(FORMATTER.formatException(record.exc_info))
     parts += [record.exc_text or "", record.stack_info or ""]
@@ -80,15 +98,18 @@ def record_text(record: logging.LogRecord) -> str:
 
 
 def leaks(records: list[logging.LogRecord], secrets: list[str]) -> list[str]:
+    return leaks_in_texts([(record.name, record_text(record)) for record in records], secrets)
+
+
+def leaks_in_texts(texts: list[tuple[str, str]], secrets: list[str]) -> list[str]:
     found = []
-    for record in records:
-        text = record_text(record)
+    for where, text in texts:
         lowered = text.lower()
         for secret in secrets:
             if secret.lower() in lowered:
-                found.append(f"{record.name}: {secret!r} in {text[:300]!r}")
+                found.append(f"{where}: {secret!r} in {text[:300]!r}")
         if ITEM_IN_TEXT.search(text):
-            found.append(f"{record.name}: an answer's item in {text[:300]!r}")
+            found.append(f"{where}: an answer's item in {text[:300]!r}")
     return found
 
 
@@ -105,6 +126,11 @@ def test_the_leak_finder_finds_leaks() -> None:
             "x", logging.ERROR, __file__, 1, "oops", (), (ValueError, error, error.__traceback__)
         )
     assert leaks([record], list(MOBILE_FORMS))
+    # A secret in a structured field only (what the JSON line carries) is found too.
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "sent", (), None)
+    record.__dict__.update(logs.event("message.sent", to=EMAIL))
+    assert leaks([record], [EMAIL])
+    assert leaks_in_texts([("line", json.dumps({"to": EMAIL}))], [EMAIL])
 
 
 def next_clinic_hour() -> datetime:
@@ -167,16 +193,8 @@ def answer_and_submit(app: Flask, token: str) -> list[str]:
 
 def open_over_http(app: Flask, token: str) -> None:
     """The link through a real server, so that its access log records the request line."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/p/{token}") as answer:
-            assert answer.status == 200
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        server.server_close()
+    with serving(app) as url, urllib.request.urlopen(f"{url}/p/{token}") as answer:  # noqa: S310
+        assert answer.status == 200
 
 
 def test_a_whole_round_logs_nothing_personal(
@@ -184,6 +202,7 @@ def test_a_whole_round_logs_nothing_personal(
     runner: FlaskCliRunner,
     monkeypatch: pytest.MonkeyPatch,
     every_logger_at_debug: pytest.LogCaptureFixture,
+    json_lines: io.StringIO,
 ) -> None:
     caplog = every_logger_at_debug
     clinic_hour = next_clinic_hour()
@@ -260,9 +279,26 @@ def test_a_whole_round_logs_nothing_personal(
     records = caplog.records
     secrets = [token, raw_api_token, EMAIL, *MOBILE_FORMS, "Mario.Rossi"]
     assert leaks(records, secrets) == []
+    # The lines really written: each one JSON, none with anything personal.
+    lines = json_lines.getvalue().splitlines()
+    entries = [json.loads(line) for line in lines]
+    assert leaks_in_texts([("stderr", line) for line in lines], secrets) == []
+    events = [entry["event"] for entry in entries]
+    assert events.count("request") > 30
+    assert "message.sent" in events
+    assert {entry["status"] for entry in entries if entry["event"] == "request"} >= {
+        200,
+        302,
+        400,
+        404,
+        500,
+    }
     assert EMAIL.lower() not in outcome.output.lower()
     # The search had something to search: DEBUG was on, the access log and the error were there.
     assert len(records) > 50
     assert any("/p/[token]" in record.getMessage() for record in records)
     assert any(record.levelno == logging.ERROR for record in records)
-    print(f"{len(records)} log records searched, none with a token, contact or answer")
+    print(
+        f"{len(records)} log records and {len(lines)} JSON lines searched, "
+        "none with a token, contact or answer"
+    )
