@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 from collections.abc import Mapping
@@ -9,12 +10,23 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 ENVIRONMENTS = ("development", "production")
 UNSAFE_SECRET_KEYS = {"", "dev", "change-me", "changeme", "secret"}
 MIN_SECRET_KEY_LENGTH = 32
+# Message backends that deliver nothing: development writes files or prints, tests keep the
+# messages in memory. In production a patient would never receive an invitation.
+DEVELOPMENT_MAIL_BACKENDS = ("console", "file")
+# console prints each text, link included, to the journal: never in production, where a trial
+# without SMS says SMS_BACKEND=off (the default).
+DEVELOPMENT_SMS_BACKENDS = ("console", "file")
+TEST_BACKEND = "memory"
+# Flask-Limiter (the limits package) needs the redis package for these storages.
+REDIS_STORAGE_SCHEMES = ("redis", "rediss", "redis+unix", "redis+cluster", "redis+sentinel")
 
 
 class ConfigurationError(RuntimeError):
@@ -51,7 +63,7 @@ def default_config(instance_path: Path) -> dict[str, Any]:
         "MAIL_TIMEOUT": 15,
         "MAIL_SENDER": None,
         "MAIL_FILE_DIR": str(instance_path / "outbox"),
-        "SMS_BACKEND": "console",
+        "SMS_BACKEND": "off",  # http for a gateway; development uses file
         "SMS_GATEWAY_URL": None,
         "SMS_GATEWAY_KEY": None,
         "SMS_SENDER": None,
@@ -59,6 +71,9 @@ def default_config(instance_path: Path) -> dict[str, Any]:
         "SMS_FILE_DIR": str(instance_path / "outbox"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        # A cookie is sent again only when the session changed (the patient's "last seen" mark
+        # moves at most once a minute), not on every response.
+        "SESSION_REFRESH_EACH_REQUEST": False,
         "SESSION_COOKIE_SECURE": True,
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "WTF_CSRF_TIME_LIMIT": None,
@@ -95,6 +110,12 @@ def default_config(instance_path: Path) -> dict[str, Any]:
         "PROXY_FIX_X_HOST": 0,
         "PROXY_FIX_X_PORT": 0,
         "PROXY_FIX_X_PREFIX": 0,
+        # gunicorn worker processes (deploy/gunicorn.conf.py reads the same PRO_WEB_WORKERS):
+        # `pro-app check` needs the number to refuse SQLite and per-process rate limits.
+        "WEB_WORKERS": 1,
+        # json (one object a line, for journald) or text; None = json in production, text in
+        # development (pro_app/logs.py).
+        "LOG_FORMAT": None,
     }
 
 
@@ -148,6 +169,15 @@ def configuration_problems(config: Mapping[str, Any]) -> list[str]:
             f"PRO_SECRET_KEY must be set to a random value of at least {MIN_SECRET_KEY_LENGTH} "
             "characters (for example: python3 -c 'import secrets; print(secrets.token_hex(32))')."
         )
+    link_secret = config.get("LINK_SECRET")
+    # Unset, links derive from SECRET_KEY; set, it must be as strong (tokens are HMACs of it).
+    if link_secret is not None and (
+        link_secret in UNSAFE_SECRET_KEYS or len(str(link_secret)) < MIN_SECRET_KEY_LENGTH
+    ):
+        problems.append(
+            f"PRO_LINK_SECRET, when set, must be a random value of at least "
+            f"{MIN_SECRET_KEY_LENGTH} characters, like PRO_SECRET_KEY."
+        )
     if config.get("DEBUG"):
         problems.append("Debug mode must be off in production (unset PRO_DEBUG / FLASK_DEBUG).")
     base_url = config.get("BASE_URL") or ""
@@ -162,7 +192,76 @@ def configuration_problems(config: Mapping[str, Any]) -> list[str]:
         problems.append("PRO_MAIL_SENDER must be set (the From address of patient messages).")
     if not config.get("SESSION_COOKIE_SECURE"):
         problems.append("Session cookies must be marked Secure in production.")
+    workers, worker_problems = _web_workers(config)
+    problems += worker_problems
+    problems += _database_problems(config, workers)
+    problems += _messaging_problems(config)
+    problems += _rate_limit_problems(config, workers)
     return problems
+
+
+def _web_workers(config: Mapping[str, Any]) -> tuple[int, list[str]]:
+    value = config.get("WEB_WORKERS", 1)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value, []
+    return 1, [f"PRO_WEB_WORKERS must be a whole number of at least 1, not {value!r}."]
+
+
+def _database_problems(config: Mapping[str, Any], workers: int) -> list[str]:
+    try:
+        url = make_url(str(config.get("SQLALCHEMY_DATABASE_URI") or ""))
+    except ArgumentError:
+        return ["PRO_SQLALCHEMY_DATABASE_URI is not a database URL."]
+    if url.get_backend_name() != "sqlite":
+        return []
+    if url.database in (None, "", ":memory:") or url.query.get("mode") == "memory":
+        return [
+            "PRO_SQLALCHEMY_DATABASE_URI is an in-memory SQLite database: every answer would "
+            "be lost when the app stops. Use PostgreSQL (postgresql+psycopg://...)."
+        ]
+    if workers > 1:
+        return [
+            f"SQLite with several web workers (PRO_WEB_WORKERS={workers}): use PostgreSQL "
+            "(postgresql+psycopg://...) or PRO_WEB_WORKERS=1."
+        ]
+    return []
+
+
+def _messaging_problems(config: Mapping[str, Any]) -> list[str]:
+    problems: list[str] = []
+    # The memory backends are the test suite's: tests may build production apps with them.
+    refused_test_backend = () if config.get("TESTING") else (TEST_BACKEND,)
+    mail = str(config.get("MAIL_BACKEND") or "").strip().lower()
+    if mail in (*DEVELOPMENT_MAIL_BACKENDS, *refused_test_backend):
+        problems.append(
+            f"PRO_MAIL_BACKEND={mail} delivers no e-mail (it is for development and tests): "
+            "use smtp in production."
+        )
+    sms = str(config.get("SMS_BACKEND") or "").strip().lower()
+    if sms in (*DEVELOPMENT_SMS_BACKENDS, *refused_test_backend):
+        problems.append(
+            f"PRO_SMS_BACKEND={sms} delivers no SMS (it is for development and tests): "
+            "use http (an SMS gateway) in production, or off for a trial without SMS."
+        )
+    return problems
+
+
+def _rate_limit_problems(config: Mapping[str, Any], workers: int) -> list[str]:
+    storage = str(config.get("RATELIMIT_STORAGE_URI") or "")
+    scheme = storage.partition("://")[0].lower()
+    if scheme == "memory" and workers > 1:
+        return [
+            f"PRO_RATELIMIT_STORAGE_URI=memory:// with several web workers "
+            f"(PRO_WEB_WORKERS={workers}) gives each worker its own counters, so every limit is "
+            "multiplied by the number of workers: use redis://HOST:6379/DB (needs the Python "
+            "package redis) or PRO_WEB_WORKERS=1."
+        ]
+    if scheme in REDIS_STORAGE_SCHEMES and importlib.util.find_spec("redis") is None:
+        return [
+            f"PRO_RATELIMIT_STORAGE_URI uses {scheme}:// but the Python package redis is not "
+            "installed (pip install 'redis>=5' in the app's virtual environment)."
+        ]
+    return []
 
 
 def check_configuration(app: Flask) -> None:

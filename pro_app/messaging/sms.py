@@ -226,6 +226,16 @@ class FileSmsSender:
 
 
 @dataclass
+class DisabledSmsSender:
+    """A trial that sends no SMS (SMS_BACKEND=off): each SMS fails for good, visibly, at once."""
+
+    def send(self, message: SmsMessage) -> str:
+        raise DeliveryError(
+            "SMS is switched off in this deployment (SMS_BACKEND=off)", permanent=True
+        )
+
+
+@dataclass
 class MemorySmsSender:
     """Tests: keeps messages in `sent`; set `fail_with` to make every send raise it."""
 
@@ -263,6 +273,7 @@ _SMS_BACKENDS: dict[str, SmsFactory] = {
         sender=optional_text_setting(config, "SMS_SENDER"),
     ),
     "memory": lambda config: MemorySmsSender(),
+    "off": lambda config: DisabledSmsSender(),
 }
 
 

@@ -267,6 +267,14 @@ def test_build_picks_the_configured_backend(tmp_path: Path) -> None:
     )
 
 
+def test_off_fails_every_sms_for_good_and_sends_nothing() -> None:
+    sender = build_sms_sender({"SMS_BACKEND": "off"})
+    with pytest.raises(DeliveryError) as refused:
+        sender.send(MESSAGE)
+    assert refused.value.permanent
+    assert "SMS_BACKEND=off" in refused.value.reason
+
+
 @pytest.mark.parametrize(
     ("config", "message"),
     [

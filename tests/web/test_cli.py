@@ -39,6 +39,7 @@ def test_site_add_and_duplicate(runner: FlaskCliRunner, app: Flask) -> None:
         assert db.session.scalar(db.select(db.func.count()).select_from(Site)) == 1
 
 
+@pytest.mark.real_password_hashes
 def test_staff_add_hashes_the_password(
     runner: FlaskCliRunner, app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:

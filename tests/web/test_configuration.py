@@ -105,3 +105,149 @@ def test_sqlite_connections_enforce_foreign_keys_and_wait_for_locks(app_context:
     assert db.session.execute(text("PRAGMA foreign_keys")).scalar() == 1
     assert db.session.execute(text("PRAGMA busy_timeout")).scalar() == 5000
     assert db.session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+POSTGRES_EXAMPLE = "postgresql+psycopg://pro:secret@127.0.0.1:5432/pro"
+
+
+def _production(**overrides: object) -> dict[str, object]:
+    """A production configuration with nothing wrong, then the overrides."""
+    return {
+        "ENV": "production",
+        "SECRET_KEY": TEST_SECRET_KEY,
+        "BASE_URL": "https://pro.example.test",
+        "SESSION_COOKIE_SECURE": True,
+        "MAIL_BACKEND": "smtp",
+        "MAIL_SENDER": "questionari@pro.example.test",
+        "SMS_BACKEND": "http",
+        "SQLALCHEMY_DATABASE_URI": POSTGRES_EXAMPLE,
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "WEB_WORKERS": 1,
+        **overrides,
+    }
+
+
+def test_the_reference_production_configuration_has_no_problem() -> None:
+    assert configuration_problems(_production()) == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"SQLALCHEMY_DATABASE_URI": "sqlite://"}, "in-memory SQLite"),
+        ({"SQLALCHEMY_DATABASE_URI": "sqlite:///:memory:"}, "in-memory SQLite"),
+        (
+            {"SQLALCHEMY_DATABASE_URI": "sqlite:///file:pro?mode=memory&uri=true"},
+            "in-memory SQLite",
+        ),
+        ({"SQLALCHEMY_DATABASE_URI": "not a url"}, "not a database URL"),
+        (
+            {"SQLALCHEMY_DATABASE_URI": "sqlite:////var/lib/pro/p.sqlite3", "WEB_WORKERS": 2},
+            "SQLite with several web workers (PRO_WEB_WORKERS=2): use PostgreSQL",
+        ),
+        ({"LINK_SECRET": "CHANGE-ME"}, "PRO_LINK_SECRET, when set, must be"),
+        ({"LINK_SECRET": ""}, "PRO_LINK_SECRET, when set, must be"),
+        ({"WEB_WORKERS": "two"}, "PRO_WEB_WORKERS must be a whole number"),
+        ({"WEB_WORKERS": 0}, "PRO_WEB_WORKERS must be a whole number"),
+        ({"MAIL_BACKEND": "console"}, "PRO_MAIL_BACKEND=console delivers no e-mail"),
+        ({"MAIL_BACKEND": "file"}, "PRO_MAIL_BACKEND=file delivers no e-mail"),
+        ({"MAIL_BACKEND": "memory"}, "PRO_MAIL_BACKEND=memory delivers no e-mail"),
+        ({"SMS_BACKEND": "FILE"}, "PRO_SMS_BACKEND=file delivers no SMS"),
+        ({"SMS_BACKEND": "memory"}, "PRO_SMS_BACKEND=memory delivers no SMS"),
+        (
+            {"WEB_WORKERS": 3},
+            "PRO_RATELIMIT_STORAGE_URI=memory:// with several web workers (PRO_WEB_WORKERS=3)",
+        ),
+    ],
+)
+def test_production_refuses_what_would_lose_data_or_messages(
+    overrides: dict[str, object], expected: str
+) -> None:
+    problems = configuration_problems(_production(**overrides))
+    assert any(expected in problem for problem in problems), problems
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        # One worker: a SQLite file and per-process limit counters are both fine.
+        {"SQLALCHEMY_DATABASE_URI": "sqlite:////var/lib/pro/p.sqlite3", "WEB_WORKERS": 1},
+        # The test suite builds production apps with the in-memory senders.
+        {"TESTING": True, "MAIL_BACKEND": "memory", "SMS_BACKEND": "memory"},
+        # A trial that sends no SMS.
+        {"SMS_BACKEND": "off"},
+        {"LINK_SECRET": "l" * 32},
+    ],
+)
+def test_production_accepts(overrides: dict[str, object]) -> None:
+    assert configuration_problems(_production(**overrides)) == []
+
+
+def test_development_backends_are_not_judged_outside_production() -> None:
+    development = _production(ENV="development", MAIL_BACKEND="file", SMS_BACKEND="file")
+    assert configuration_problems({**development, "WEB_WORKERS": 4}) == []
+
+
+def test_redis_rate_limit_storage_needs_the_redis_package(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    shared = _production(WEB_WORKERS=4, RATELIMIT_STORAGE_URI="redis://127.0.0.1:6379/3")
+    real_find_spec = importlib.util.find_spec
+
+    def without_redis(name: str, *args: object) -> object:
+        return None if name == "redis" else real_find_spec(name, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importlib.util, "find_spec", without_redis)
+    problems = configuration_problems(shared)
+    assert problems == [
+        "PRO_RATELIMIT_STORAGE_URI uses redis:// but the Python package redis is not installed "
+        "(pip install 'redis>=5' in the app's virtual environment)."
+    ]
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: object())
+    assert configuration_problems(shared) == []
+
+
+def test_web_workers_come_from_the_environment_as_a_number(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from pro_app.checks import configured_app
+
+    monkeypatch.delenv("PRO_WEB_WORKERS", raising=False)
+    assert configured_app().config["WEB_WORKERS"] == 1
+    monkeypatch.setenv("PRO_WEB_WORKERS", "3")
+    assert configured_app().config["WEB_WORKERS"] == 3
+
+
+def test_start_up_and_pro_app_check_refuse_the_same_configuration(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from pro_app import cli
+
+    database = f"sqlite:///{tmp_path / 'p.sqlite3'}"
+    settings = {
+        "PRO_ENV": "production",
+        "PRO_SECRET_KEY": TEST_SECRET_KEY,
+        "PRO_BASE_URL": "https://pro.example.test",
+        "PRO_MAIL_SENDER": "questionari@pro.example.test",
+        "PRO_SQLALCHEMY_DATABASE_URI": database,
+        "PRO_WEB_WORKERS": "2",
+        "PRO_MAIL_BACKEND": "file",
+    }
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    expected = [
+        "SQLite with several web workers (PRO_WEB_WORKERS=2)",
+        "PRO_MAIL_BACKEND=file delivers no e-mail",
+        "PRO_RATELIMIT_STORAGE_URI=memory:// with several web workers",
+    ]
+    checked = CliRunner().invoke(cli.check)
+    assert checked.exit_code == 1
+    with pytest.raises(ConfigurationError) as refused:
+        create_app()
+    for sentence in expected:
+        assert f"configuration: {sentence}" in checked.output
+        assert sentence in str(refused.value)
