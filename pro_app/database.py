@@ -15,10 +15,16 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 
 
 def init_app(app: Flask) -> None:
-    """Prepare the SQLite file's folder; connection pragmas are set by the listener below."""
+    """SQLite: its folder and pool; connection pragmas are set by the listener below."""
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("sqlite:///") and uri != "sqlite:///:memory:":
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if uri.startswith("sqlite"):
+        # A local file never drops a connection: the ping before each request would only cost
+        # a statement (PostgreSQL keeps it, to survive a database restart).
+        options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+        options["pool_pre_ping"] = False
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
 @event.listens_for(Engine, "connect")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import cache
+
+from babel import Locale
 from flask import Flask, current_app, g, has_request_context, request, session
 from flask_babel import get_locale, lazy_gettext
 
@@ -38,6 +41,16 @@ def select_locale() -> str:
     return browser or current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
+@cache
+def parsed_locale(code: str) -> Locale:
+    """The Babel locale of a code, parsed once per process (parsing looks at files each time)."""
+    return Locale.parse(code)
+
+
+def _request_locale() -> Locale:
+    return parsed_locale(select_locale())
+
+
 def select_timezone() -> str:
     """The patient's time zone when a patient is being served, otherwise the trial's."""
     return str(g.get("patient_timezone") or current_app.config["TIMEZONE"])
@@ -49,7 +62,7 @@ LANGUAGE_NAMES = {"it": "Italiano", "en": "English"}
 
 def init_app(app: Flask) -> None:
     """Bind Flask-Babel with our selectors and give templates the language helpers."""
-    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    babel.init_app(app, locale_selector=_request_locale, timezone_selector=select_timezone)
     app.context_processor(_template_helpers)
 
 

@@ -125,7 +125,9 @@ def refuse_unreadable_input() -> ResponseReturnValue | None:
 
 def _request_texts(view_args: Mapping[str, Any]) -> Iterator[str]:
     yield from (value for value in view_args.values() if isinstance(value, str))
-    for source in (request.args, request.form):
+    # A GET has no form to parse (its body is never read).
+    sources = (request.args,) if request.method in ("GET", "HEAD") else (request.args, request.form)
+    for source in sources:
         for name, value in source.items(multi=True):
             yield name
             yield value
@@ -148,17 +150,28 @@ def _json_texts(value: object, depth: int) -> Iterator[str]:
             yield from _json_texts(item, depth + 1)
 
 
+STRICT_HEADERS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+    ("Strict-Transport-Security", f"max-age={HSTS_MAX_AGE}"),
+)
+
+
 def add_security_headers(response: Response) -> Response:
-    """Strict headers; pages with personal data are never cached."""
+    """Strict headers (unless the view set its own); pages with personal data are never cached."""
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-    if request.is_secure:
-        headers.setdefault("Strict-Transport-Security", f"max-age={HSTS_MAX_AGE}")
+    # One pass over the few headers already set, rather than a scan per header added.
+    present = {name.lower() for name in headers.keys()}  # noqa: SIM118 (Headers iterates pairs)
+    headers.extend(
+        (name, value)
+        for name, value in STRICT_HEADERS
+        if name.lower() not in present
+        and (request.is_secure or name != "Strict-Transport-Security")
+    )
     if not request.path.startswith("/static/"):
         headers["Cache-Control"] = "no-store"
     return response

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app, g, session
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.orm import joinedload
 
 from pro_app.extensions import db
 from pro_app.i18n import PATIENT_LANGUAGE_SESSION_KEY
@@ -22,6 +23,10 @@ TABLET_KEY = "patient_tablet"
 LOCKED_KEY = "tablet_locked"
 LOCKED_LANGUAGE_KEY = "tablet_locked_language"
 FORM_KEY_SALT = "pro-app.patient-form"
+# The "last seen" time is written back to the cookie at most this often: a patient's idle limit
+# is counted in hours, and an unchanged session sends no Set-Cookie (issue 8: no session
+# write per request).
+SEEN_RESOLUTION_SECONDS = 60
 TABLET_FORM_KEY = "tablet"
 
 
@@ -83,7 +88,11 @@ def locked_reason() -> str | None:
 
 
 def current_link(now: datetime) -> PatientLink | None:
-    """The session's link if the session is fresh and the link valid; marks the session as used."""
+    """The session's link if the session is fresh and the link valid; marks the session as used.
+
+    "Used" is written back only when the last mark is a minute old, so most requests leave the
+    cookie as it is.
+    """
     link_id = session.get(LINK_KEY)
     seen = session.get(SEEN_KEY)
     if not isinstance(link_id, int) or not isinstance(seen, int | float):
@@ -91,10 +100,12 @@ def current_link(now: datetime) -> PatientLink | None:
     idle = timedelta(minutes=current_app.config["PATIENT_IDLE_MINUTES"])
     if now - datetime.fromtimestamp(seen, tz=now.tzinfo) > idle:
         return None
-    link = db.session.get(PatientLink, link_id)
+    # The patient comes in the same statement: every patient page needs the language.
+    link = db.session.get(PatientLink, link_id, options=[joinedload(PatientLink.patient)])
     if link is None or not link.is_valid_at(now):
         return None
-    session[SEEN_KEY] = now.timestamp()
+    if now.timestamp() - seen >= SEEN_RESOLUTION_SECONDS:
+        session[SEEN_KEY] = now.timestamp()
     return link
 
 

@@ -76,8 +76,7 @@ def questionnaire() -> ResponseReturnValue:
     link = _session_link(now)
     if link is None:
         return page_views.session_needed()
-    view = answering.link_view(link.patient, now)
-    db.session.commit()  # the refreshed session timestamp only; nothing else changed
+    view = answering.link_view(link.patient, now)  # reads only: nothing to commit
     if _tablet_is_over(view):
         return _end_tablet(view)
     if view.state == answering.LinkState.ANSWERING and view.assessment is not None:
@@ -233,8 +232,7 @@ def _answering_context() -> page_views.Answering | ResponseReturnValue:
     link = _session_link(now)
     if link is None:
         return page_views.session_needed()
-    view = answering.link_view(link.patient, now)
-    db.session.commit()  # the refreshed session timestamp only
+    view = answering.link_view(link.patient, now)  # reads only: nothing to commit
     if _tablet_is_over(view):
         return _end_tablet(view)
     if view.state != answering.LinkState.ANSWERING or view.assessment is None:

@@ -213,23 +213,27 @@ def _lock_answerable(assessment: Assessment) -> None:
 
 
 def upsert_answers(assessment: Assessment, values: Mapping[str, int | None], now: datetime) -> None:
-    """Insert or update answers by field name (None = skipped), one race-safe statement each."""
+    """Insert or update answers by field name (None = skipped), in one race-safe statement."""
     insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
+    rows = []
     for name, value in values.items():
         instrument, item = name.rsplit("-", 1)
-        statement = insert(Answer).values(
-            assessment_id=assessment.id,
-            instrument=instrument,
-            item=int(item),
-            value=value,
-            answered_at=now,
+        rows.append(
+            {
+                "assessment_id": assessment.id,
+                "instrument": instrument,
+                "item": int(item),
+                "value": value,
+                "answered_at": now,
+            }
         )
-        db.session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["assessment_id", "instrument", "item"],
-                set_={"value": statement.excluded.value, "answered_at": now},
-            )
+    statement = insert(Answer).values(rows)
+    db.session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["assessment_id", "instrument", "item"],
+            set_={"value": statement.excluded.value, "answered_at": statement.excluded.answered_at},
         )
+    )
     db.session.expire(assessment, ["answers"])
 
 

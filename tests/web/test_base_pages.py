@@ -90,7 +90,7 @@ def test_unknown_page_is_a_friendly_404(client: FlaskClient) -> None:
 def test_healthz_reports_database_ok(client: FlaskClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "database": "ok"}
+    assert response.get_json() == {"status": "ok", "database": "ok", "scheduler": "never"}
 
 
 def test_healthz_turns_red_when_the_database_fails(
