@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -15,11 +17,13 @@ from sqlalchemy import event, func
 
 from pro_app.extensions import db
 from pro_app.messaging.errors import DeliveryError
-from pro_app.models import Assessment, Patient, StaffUser
+from pro_app.models import Assessment, Message, Patient, StaffUser
 from pro_app.models.types import utcnow
 from pro_app.services import audit, patient_status
 from pro_app.services import worklist as work
 from pro_app.services.answering import store_answers, submit
+from pro_app.services.definitions import trial_schedule
+from pro_app.services.dispatch import dispatch_due_messages
 from pro_app.services.link_delivery import send_link_now
 from pro_app.services.senders import senders
 from tests import factories
@@ -317,25 +321,111 @@ def statements_for(app: Flask, client: FlaskClient, url: str) -> int:
     return len(statements)
 
 
-@pytest.mark.parametrize(
-    "url",
-    ["/staff/worklist?state=all", "/staff/worklist?state=open", "/staff/worklist?state=failed"],
-)
 def test_statement_count_does_not_grow_with_patients(
-    app: Flask, client: FlaskClient, url: str
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Every page of the worklist runs as many statements for 30 patients as for 3."""
+    monkeypatch.setattr(work, "PAGE_SIZE", 4)  # so that a second page exists at both sizes
     signed_in(app, client)
-    now = utcnow()
-    for number in range(1, 6):
-        factories.enrol(app, f"MI01-{number:04d}", now=now - timedelta(days=number % 4))
+    urls = [
+        "/staff/worklist",
+        *(f"/staff/worklist?state={state}" for state in ("all", "due_today", "overdue")),
+        *(f"/staff/worklist?state={state}" for state in ("missed", "upcoming", "failed")),
+        "/staff/worklist?state=all&page=2",
+        "/staff/worklist?state=all&timepoint=baseline&q=MI01",
+    ]
+    for number, days in ((1, 0), (2, 4), (3, 10)):  # due today, overdue, missed
+        enrol_days_ago(app, f"MI01-{number:04d}", days)
     fail_link_message(app, 1)
-    few = statements_for(app, client, url)
-    for number in range(6, 41):
-        factories.enrol(app, f"MI01-{number:04d}", now=now - timedelta(days=number % 4))
-    fail_link_message(app, 7)
-    fail_link_message(app, 8)
-    many = statements_for(app, client, url)
+    few = {url: statements_for(app, client, url) for url in urls}
+    for number in range(4, 31):
+        days = number % 12
+        enrolled = enrol_days_ago(app, f"MI01-{number:04d}", days)
+        if number % 3 == 0 and days < 7:  # answered while the window is open
+            complete_baseline(app, enrolled.patient_id)
+        elif number % 7 == 0:
+            withdraw(app, enrolled.patient_id)
+        elif number % 6 == 0:
+            fail_link_message(app, enrolled.patient_id)
+    many = {url: statements_for(app, client, url) for url in urls}
     assert few == many
+
+
+# The worklist's order: most urgent first; work ahead by closing date, finished work latest first.
+URGENCY = [
+    work.WorkState.OVERDUE,
+    work.WorkState.OPEN,
+    work.WorkState.UPCOMING,
+    work.WorkState.MISSED,
+    work.WorkState.NOT_DONE,
+    work.WorkState.COMPLETED,
+]
+
+
+def expected_worklist(now: datetime) -> list[tuple[int, work.WorkState, bool]]:
+    """Every assessment's state by the protocol's pure functions, in the worklist's order."""
+    schedule = trial_schedule()
+    sent: dict[int, set[str]] = {}
+    for assessment_id, kind in db.session.execute(
+        db.select(Message.assessment_id, Message.kind).where(Message.status == "sent")
+    ):
+        sent.setdefault(assessment_id, set()).add(kind)
+    ranked = []
+    for assessment in db.session.scalars(db.select(Assessment)):
+        tz = ZoneInfo(assessment.patient.timezone)
+        today = now.astimezone(tz).date()
+        reminders = work.reminder_days(schedule, assessment.window, tz)
+        state = work.classify(
+            assessment.status, assessment.window, today, reminders, sent.get(assessment.id, ())
+        )
+        due = work.is_due_today(state, assessment.window, today, reminders)
+        days = assessment.window_closes_on.toordinal()
+        if state not in (work.WorkState.OPEN, work.WorkState.OVERDUE, work.WorkState.UPCOMING):
+            days = -days
+        key = (URGENCY.index(state), days, assessment.patient.study_code)
+        ranked.append((key, (assessment.id, state, due)))
+    return [row for _key, row in sorted(ranked)]
+
+
+def test_states_decided_by_the_database_match_the_protocol_functions(
+    app: Flask, known: dict[str, factories.Enrolled], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SQL classification, counts and order agree with work_states, hour after hour."""
+    monkeypatch.setattr(work, "PAGE_SIZE", 1000)
+    start = utcnow()
+    # Their "today" differs from Rome's for part of each day; two month-3 windows open meanwhile.
+    elsewhere = [("America/New_York", 2), ("Pacific/Auckland", 75), ("America/New_York", 76)]
+    for number, (zone, days) in enumerate(elsewhere, start=101):
+        factories.enrol(app, f"MI01-{number:04d}", now=start - timedelta(days=days), timezone=zone)
+    analyst = factories.staff_user(app, ANALYST, "analyst", None)
+    with app.app_context():
+        user = db.session.get(StaffUser, analyst)
+        assert user is not None
+        for step in range(40):  # every 7 hours for 12 days; a dispatcher pass before some looks
+            now = start + timedelta(hours=7 * step)
+            if step % 3 == 0:
+                dispatch_due_messages(now)
+            expected = expected_worklist(now)
+            result = work.build_worklist(user, work.WorklistQuery(work.WorkFilter.ALL), now)
+            shown = [(row.assessment.id, row.state, row.due_today) for row in result.rows]
+            assert shown == expected, now
+            counts: dict[str, Counter[str]] = {}
+            for assessment_id, state, due in expected:
+                timepoint = db.session.get(Assessment, assessment_id).timepoint  # type: ignore[union-attr]
+                for section in work.COUNTED:
+                    if work.matches(section, state, due):
+                        counts.setdefault(timepoint, Counter())[section.value] += 1
+            assert result.counts == counts, now
+            if step % 5 == 0:
+                for section in work.WorkFilter:
+                    chosen = [row for row in expected if work.matches(section, row[1], row[2])]
+                    query = work.WorklistQuery(section)
+                    result = work.build_worklist(user, query, now)
+                    assert result.total == len(chosen), (now, section)
+                    if section != work.WorkFilter.FAILED:
+                        rows = [(r.assessment.id, r.state, r.due_today) for r in result.rows]
+                        assert rows == chosen, (now, section)
+            db.session.rollback()
 
 
 def test_pages_of_fifty(app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
