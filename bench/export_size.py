@@ -3,6 +3,7 @@
 Run from the project folder:
 
     .venv/bin/python bench/export_size.py [--patients 1000] [--postgres URI] [--kinds ...]
+    .venv/bin/python bench/export_size.py --sizes 1000,10000 --kinds scores items --formats csv
 
 It builds a database (a temporary SQLite file; with --postgres URI or PRO_BENCH_POSTGRES_URI
 also PostgreSQL, whose `public` schema is dropped and created again) holding N patients, each
@@ -11,6 +12,9 @@ services store. Then every export kind is written in every format, each in a fre
 process, and the script prints seconds, rows, file size and the process's peak resident
 memory (ru_maxrss, imports included) next to the same process's memory just before the
 export started. Target (issue 6): the scores CSV of 1,000 patients under 3 s and under 200 MB.
+With --sizes, every size is built and exported in turn and one table holds them all, with a
+verdict per export: time per row and the export's own memory (peak RSS minus RSS before it) must
+not grow faster than the number of patients (issue 8).
 
 Shared machines are noisy: compare the figures of one run with each other.
 """
@@ -20,19 +24,28 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
 import time as clock
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 
+from bench.common import (
+    at_most_linear,
+    growth_exponent,
+    growth_word,
+    make_config,
+    markdown_table,
+    peak_rss_mb,
+    reset_schema,
+)
 from pro_app import create_app
 from pro_app.extensions import db
 from pro_app.instruments import score_instrument, scoring_version
@@ -45,27 +58,12 @@ FORMATS = ("csv", "xlsx", "sav", "dta")
 AS_OF = date(2026, 11, 24)
 
 
-def make_config(database_uri: str) -> dict[str, Any]:
-    return {
-        "ENV": "development",
-        "TESTING": True,
-        "SECRET_KEY": "bench-secret-key-" + "x" * 32,
-        "SQLALCHEMY_DATABASE_URI": database_uri,
-        "BASE_URL": "https://pro.example.test",
-        "MAIL_BACKEND": "memory",
-        "SMS_BACKEND": "memory",
-        "MAIL_SENDER": "Bench <bench@pro.example.test>",
-    }
-
-
 def build(database_uri: str, patients: int) -> None:
     """Create the schema and load the trial in bulk."""
+    if database_uri.startswith("postgresql"):
+        reset_schema(database_uri)
     app = create_app(make_config(database_uri))
     with app.app_context():
-        if database_uri.startswith("postgresql"):
-            with db.engine.begin() as connection:
-                connection.execute(text("DROP SCHEMA public CASCADE"))
-                connection.execute(text("CREATE SCHEMA public"))
         db.create_all()
         site = Site(code="BENCH", name="Bench site")
         db.session.add(site)
@@ -76,7 +74,7 @@ def build(database_uri: str, patients: int) -> None:
         first_day = date(2025, 1, 1)
         for start in range(0, patients, 500):
             batch = range(start, min(start + 500, patients))
-            patient_rows = [
+            patient_rows: list[dict[str, Any]] = [
                 {
                     "study_code": f"B-{index:06d}",
                     "site_id": site.id,
@@ -158,7 +156,7 @@ def child(database_uri: str, kind: str, fmt: str) -> None:
     app = create_app(make_config(database_uri))
     with app.app_context(), force_locale("it"):
         instrument_registry()
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        before = peak_rss_mb()
         counter = {"rows": 0}
         dataset = build_dataset(kind, None, ExportFilter(), AS_OF)
 
@@ -175,63 +173,138 @@ def child(database_uri: str, kind: str, fmt: str) -> None:
             write_export(dataset, fmt, out)
             seconds = clock.perf_counter() - started
             size = out.tell()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb()
     print(f"{seconds:.3f} {counter['rows']} {size} {before:.0f} {peak:.0f}")
 
 
-def run(label: str, database_uri: str, kinds: tuple[str, ...]) -> list[tuple[Any, ...]]:
+@dataclass(frozen=True)
+class Result:
+    database: str
+    patients: int
+    kind: str
+    fmt: str
+    rows: int
+    kilobytes: float
+    seconds: float
+    before_mb: float
+    peak_mb: float
+
+    @property
+    def own_mb(self) -> float:
+        """What the export added to the process's peak memory."""
+        return max(0.0, self.peak_mb - self.before_mb)
+
+
+def run(
+    database: str, uri: str, patients: int, kinds: list[str], formats: list[str]
+) -> list[Result]:
     results = []
-    print(f"\n{label}")
+    print(f"\n{database}, {patients:,} patients")
     print(f"{'export':<14}{'format':<7}{'rows':>9}{'size KB':>10}{'seconds':>9}"
           f"{'RSS before MB':>15}{'peak RSS MB':>13}")  # fmt: skip
     for kind in kinds:
-        for fmt in FORMATS:
+        for fmt in formats:
             output = subprocess.run(  # noqa: S603 - our own script, fixed arguments
-                [sys.executable, __file__, "--child", database_uri, kind, fmt],
+                [sys.executable, __file__, "--child", uri, kind, fmt],
                 check=True, capture_output=True, text=True,
             ).stdout.split()  # fmt: skip
             seconds, rows, size, before, peak = output[-5:]
-            results.append((kind, fmt, float(seconds), float(peak)))
-            print(f"{kind:<14}{fmt:<7}{int(rows):>9}{int(size) / 1024:>10.0f}"
-                  f"{float(seconds):>9.2f}{float(before):>15.0f}{float(peak):>13.0f}")  # fmt: skip
+            result = Result(database, patients, kind, fmt, int(rows), int(size) / 1024,
+                            float(seconds), float(before), float(peak))  # fmt: skip
+            results.append(result)
+            print(f"{kind:<14}{fmt:<7}{result.rows:>9}{result.kilobytes:>10.0f}{result.seconds:>9.2f}"
+                  f"{result.before_mb:>15.0f}{result.peak_mb:>13.0f}")  # fmt: skip
     return results
 
 
-def verdict(results: list[tuple[Any, ...]]) -> None:
-    for kind, fmt, seconds, peak in results:
-        if (kind, fmt) == ("scores", "csv"):
-            ok = seconds < 3 and peak < 200
-            print(f"\nscores CSV: {seconds:.2f} s, peak {peak:.0f} MB "
-                  f"(target < 3 s and < 200 MB): {'MET' if ok else 'NOT MET'}")  # fmt: skip
+def target(results: list[Result]) -> None:
+    for r in results:
+        if (r.kind, r.fmt, r.patients) == ("scores", "csv", 1000):
+            ok = r.seconds < 3 and r.peak_mb < 200
+            print(f"{r.database} scores CSV of 1,000 patients: {r.seconds:.2f} s, peak "
+                  f"{r.peak_mb:.0f} MB (target < 3 s and < 200 MB): "
+                  f"{'MET' if ok else 'NOT MET'}")  # fmt: skip
+
+
+def print_markdown(results: list[Result]) -> None:
+    headers = ["database", "export", "format", " patients", " rows", " size KB", " seconds",
+               " µs per row", " RSS before MB", " peak RSS MB", " export's own MB"]  # fmt: skip
+    rows = [
+        [r.database, r.kind, r.fmt, f"{r.patients:,}", f"{r.rows:,}", f"{r.kilobytes:,.0f}",
+         f"{r.seconds:.2f}", f"{1e6 * r.seconds / max(r.rows, 1):.1f}", f"{r.before_mb:.0f}",
+         f"{r.peak_mb:.0f}", f"{r.own_mb:.0f}"]
+        for r in results
+    ]  # fmt: skip
+    print(markdown_table(headers, rows))
+
+
+def print_growth(results: list[Result]) -> bool:
+    """Per export across sizes: time per row and own memory; True when at most linear."""
+    ok = True
+    series: dict[tuple[str, str, str], list[Result]] = {}
+    for r in results:
+        series.setdefault((r.database, r.kind, r.fmt), []).append(r)
+    for (database, kind, fmt), runs in series.items():
+        if len(runs) < 2:
+            continue
+        sizes = [r.patients for r in runs]
+        time_k = growth_exponent(sizes, [r.seconds for r in runs])
+        # Below 1 MB the export added nothing measurable: count it as 1 MB, not as noise.
+        memory_k = growth_exponent(sizes, [max(r.own_mb, 1.0) for r in runs])
+        ok = ok and at_most_linear(time_k) and at_most_linear(memory_k)
+        per_row = " → ".join(f"{1e6 * r.seconds / max(r.rows, 1):.1f}" for r in runs)
+        own = " → ".join(f"{r.own_mb:.0f}" for r in runs)
+        print(f"{database} {kind} {fmt}: time ~N^{time_k:.2f} ({growth_word(time_k)}), "
+              f"µs per row {per_row}; own memory {own} MB ~N^{memory_k:.2f} "
+              f"({growth_word(memory_k)})")  # fmt: skip
+    return ok
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--patients", type=int, default=1000)
+    parser.add_argument("--sizes", help="comma-separated patient counts (instead of --patients)")
     parser.add_argument("--postgres", default=os.environ.get("PRO_BENCH_POSTGRES_URI", ""))
     parser.add_argument("--kinds", nargs="*", default=list(KINDS))
+    parser.add_argument("--formats", nargs="*", default=list(FORMATS))
     parser.add_argument("--child", nargs=3, metavar=("URI", "KIND", "FORMAT"))
     args = parser.parse_args()
     if args.child:
         child(*args.child)
         return
-    print(f"Exports of {args.patients} patients x 3 time points x 51 items "
-          f"(python {sys.version.split()[0]}, {os.cpu_count()} CPUs)")  # fmt: skip
-    with tempfile.TemporaryDirectory() as folder:
-        uri = f"sqlite:///{Path(folder) / 'bench.sqlite3'}"
-        started = clock.perf_counter()
-        build(uri, args.patients)
-        print(f"SQLite database built in {clock.perf_counter() - started:.1f} s")
-        verdict(run("SQLite", uri, tuple(args.kinds)))
-    if args.postgres:
-        build(args.postgres, args.patients)
-        try:
-            verdict(run("PostgreSQL", args.postgres, tuple(args.kinds)))
-        finally:
-            engine_app = create_app(make_config(args.postgres))
-            with engine_app.app_context(), db.engine.begin() as connection:
-                connection.execute(text("DROP SCHEMA public CASCADE"))
-                connection.execute(text("CREATE SCHEMA public"))
+    run_started = clock.perf_counter()
+    sizes = [int(size) for size in args.sizes.split(",")] if args.sizes else [args.patients]
+    print(f"Exports of {' and '.join(f'{n:,}' for n in sizes)} patients x 3 time points x 51 "
+          f"items (python {sys.version.split()[0]}, {os.cpu_count()} CPUs)")  # fmt: skip
+    results: list[Result] = []
+    for patients in sizes:
+        with tempfile.TemporaryDirectory() as folder:
+            uri = f"sqlite:///{Path(folder) / 'bench.sqlite3'}"
+            started = clock.perf_counter()
+            build(uri, patients)
+            print(f"SQLite database of {patients:,} patients built in "
+                  f"{clock.perf_counter() - started:.1f} s")  # fmt: skip
+            results += run("SQLite", uri, patients, args.kinds, args.formats)
+        if args.postgres:
+            started = clock.perf_counter()
+            build(args.postgres, patients)
+            print(f"PostgreSQL database of {patients:,} patients built in "
+                  f"{clock.perf_counter() - started:.1f} s")  # fmt: skip
+            try:
+                results += run("PostgreSQL", args.postgres, patients, args.kinds, args.formats)
+            finally:
+                reset_schema(args.postgres)
+    print()
+    target(results)
+    print()
+    print_markdown(results)
+    wall = f"whole run {clock.perf_counter() - run_started:.0f} s"
+    if len(sizes) == 1:
+        print(f"\nverdict: one size only, growth not judged (use --sizes 1000,10000); {wall}")
+        return
+    print()
+    verdict = "at most linear" if print_growth(results) else "grow FASTER than linearly"
+    print(f"\nverdict: time and the export's own memory {verdict} in patients ({wall})")
 
 
 if __name__ == "__main__":

@@ -18,15 +18,13 @@ no traceback in the server log. The fast variant (60 operations) runs in `make t
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.load_patients import prepared_app, reset_schema
-from pro_app.extensions import db
+from bench.app_setup import add_postgres_argument, dispose, emptied_schema, prepared_app
 from tests.reliability.cohort import audit_counts, enrol_cohort
 from tests.reliability.live_server import live_server
 from tests.reliability.replay import patients_for, run_replays, verify_replays
@@ -43,9 +41,7 @@ def bench(name: str, uri: str, folder: Path, args: argparse.Namespace) -> bool:
         problems = verify_replays(app, patients, run, log)
         saves = sum(audit_counts(app, "answers.save").values())
     finally:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        dispose(app)
     print(
         f"{name}: {run.operations} operations x {args.copies} copies ({len(patients)} patients): "
         f"{run.figures.line(run.seconds)}"
@@ -63,11 +59,7 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get("PRO_BENCH_POSTGRES_URI", ""),
-        help="PostgreSQL URI (its public schema is dropped!); default $PRO_BENCH_POSTGRES_URI",
-    )
+    add_postgres_argument(parser)
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     args = parser.parse_args()
     ok = True
@@ -75,11 +67,8 @@ def main() -> None:
         if not args.no_sqlite:
             ok &= bench("sqlite", f"sqlite:///{tmp}/replay.sqlite3", Path(tmp) / "sqlite", args)
         if args.postgres:
-            reset_schema(args.postgres)
-            try:
+            with emptied_schema(args.postgres):
                 ok &= bench("postgresql", args.postgres, Path(tmp) / "postgresql", args)
-            finally:
-                reset_schema(args.postgres)
     sys.exit(0 if ok else 1)
 
 

@@ -23,38 +23,16 @@ verdict. The fast variant (30 patients) runs in `make test`: tests/reliability.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from flask import Flask
-from sqlalchemy import create_engine, text
-
-from pro_app import create_app
-from pro_app.extensions import db
-from tests.conftest import make_config
+from bench.app_setup import add_postgres_argument, dispose, emptied_schema, prepared_app
 from tests.reliability.cohort import enrol_cohort
 from tests.reliability.live_server import live_server
 from tests.reliability.load import run_load, verify_load
-
-
-def prepared_app(uri: str) -> Flask:
-    """An app on an empty schema (the tests' configuration)."""
-    app = create_app(make_config(uri))
-    with app.app_context():
-        db.create_all()
-    return app
-
-
-def reset_schema(uri: str) -> None:
-    engine = create_engine(uri)
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
 
 
 def bench(name: str, uri: str, folder: Path, args: argparse.Namespace) -> bool:
@@ -67,9 +45,7 @@ def bench(name: str, uri: str, folder: Path, args: argparse.Namespace) -> bool:
             log = server.log()
         problems = verify_load(app, patients, run, log)
     finally:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        dispose(app)
     print(
         f"{name}: {args.patients} patients x 51 items, gunicorn {args.workers} workers x "
         f"{args.threads} threads: {run.figures.line(run.seconds)}"
@@ -87,11 +63,7 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get("PRO_BENCH_POSTGRES_URI", ""),
-        help="PostgreSQL URI (its public schema is dropped!); default $PRO_BENCH_POSTGRES_URI",
-    )
+    add_postgres_argument(parser)
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     parser.add_argument("--keep", help="keep the databases and server logs in this folder")
     args = parser.parse_args()
@@ -101,11 +73,8 @@ def main() -> None:
         if not args.no_sqlite:
             ok &= bench("sqlite", f"sqlite:///{tmp}/load.sqlite3", Path(tmp) / "sqlite", args)
         if args.postgres:
-            reset_schema(args.postgres)
-            try:
+            with emptied_schema(args.postgres):
                 ok &= bench("postgresql", args.postgres, Path(tmp) / "postgresql", args)
-            finally:
-                reset_schema(args.postgres)
     sys.exit(0 if ok else 1)
 
 

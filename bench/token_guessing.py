@@ -43,6 +43,7 @@ VARYING_HEADERS = {
     "retry-after",
     "x-ratelimit-reset",
     "x-ratelimit-remaining",
+    "x-request-id",  # a fresh id per response, by design
     "set-cookie",
     "server",
 }
