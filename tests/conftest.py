@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
@@ -15,6 +16,7 @@ from sqlalchemy import create_engine, text
 
 from pro_app import create_app
 from pro_app.extensions import db
+from pro_app.services import passwords, staff_sessions
 
 POSTGRES_URI = os.environ.get("PRO_TEST_DATABASE_URI", "")
 TEST_SECRET_KEY = "test-secret-key-" + "x" * 32
@@ -33,6 +35,21 @@ def make_config(database_uri: str, **overrides: Any) -> dict[str, Any]:
         "MAIL_SENDER": "Questionari <questionari@pro.example.test>",
         **overrides,
     }
+
+
+# argon2id at its production cost (64 MiB, 3 passes) takes ~60 ms a hash: every staff account
+# and sign-in of the suite would add minutes. Tests marked real_password_hashes keep it.
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+CHEAP_DUMMY_HASH = CHEAP_HASHER.hash("not-a-real-password")
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Light argon2 parameters in this process (servers started by tests keep the real ones)."""
+    if request.node.get_closest_marker("real_password_hashes"):
+        return
+    monkeypatch.setattr(passwords, "HASHER", CHEAP_HASHER)
+    monkeypatch.setattr(staff_sessions, "_DUMMY_HASH", CHEAP_DUMMY_HASH)
 
 
 @pytest.fixture(scope="session")

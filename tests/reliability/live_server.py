@@ -92,8 +92,12 @@ def live_server(
     threads: int = 4,
     settings: Mapping[str, str] | None = None,
     gunicorn_config: Path | None = None,
+    wsgi_app: str = "wsgi:app",
 ) -> Iterator[LiveServer]:
-    """Run `gunicorn wsgi:app` (gthread workers) until the block ends, then stop it."""
+    """Run `gunicorn wsgi:app` (gthread workers) until the block ends, then stop it.
+
+    `wsgi_app` serves another application the same way (the benchmarks' bare Flask app).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -123,14 +127,14 @@ def live_server(
     log_path = folder / "gunicorn.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [*command, "wsgi:app"], env=env, stdout=log_file, stderr=subprocess.STDOUT
+            [*command, wsgi_app], env=env, stdout=log_file, stderr=subprocess.STDOUT
         )
     server = LiveServer(url, process, log_path)
     try:
         _wait_until_ready(server, workers)
         yield server
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 def _wait_until_ready(server: LiveServer, workers: int) -> None:
@@ -144,7 +148,8 @@ def _wait_until_ready(server: LiveServer, workers: int) -> None:
     raise AssertionError(f"gunicorn did not answer in time:\n{server.log()[-3000:]}")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes]) -> int:
+    """SIGTERM, then wait (SIGKILL only if it hangs); the exit code."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
@@ -152,3 +157,4 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=STOP_TIMEOUT)
+    return process.returncode

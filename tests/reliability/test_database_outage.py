@@ -24,7 +24,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
-from werkzeug.serving import make_server
 
 from pro_app.extensions import db
 from pro_app.models import Answer, Assessment, Patient, StaffUser
@@ -37,6 +36,7 @@ from tests import factories
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import make_config
 from tests.reliability.aio import in_thread
+from tests.thread_server import serving
 
 NURSE = "nurse@mi01.example.org"
 # How long the browser test keeps the database away (PRO_OUTAGE_SECONDS=60 for a minute).
@@ -210,7 +210,7 @@ def test_health_check_turns_red_then_green(client: FlaskClient, outage: Outage) 
     green = client.get("/healthz")
     elapsed_ms = (time.perf_counter() - started) * 1000
     assert green.status_code == 200
-    assert green.json == {"status": "ok", "database": "ok"}
+    assert green.json == {"status": "ok", "database": "ok", "scheduler": "never"}
     print(f"healthz green {elapsed_ms:.0f} ms after the database came back")
 
 
@@ -405,13 +405,8 @@ def test_a_dispatcher_pass_during_the_outage_loses_no_message(app: Flask, outage
 @pytest.fixture
 def served(app: Flask) -> Iterator[str]:
     """The test app over real HTTP, for the browser."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
-    server.server_close()
+    with serving(app) as url:
+        yield url
 
 
 @pytest.mark.browser

@@ -24,7 +24,6 @@ from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
-from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, example, given, settings
@@ -43,7 +42,7 @@ from pro_app.models import (
 )
 from pro_app.models.types import utcnow
 from pro_app.protocol.eligibility import load_checklist
-from pro_app.services import answering, audit, passwords, staff_sessions
+from pro_app.services import answering, audit
 from pro_app.services.accounts import SITE_CODE
 from pro_app.services.definitions import instrument_registry, trial_schedule
 from pro_app.services.enrolment import STUDY_CODE
@@ -513,15 +512,6 @@ class World:
 @pytest.fixture
 def app_config(database_uri: str) -> dict[str, Any]:
     return make_config(database_uri, RATELIMIT_ENABLED=False)
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Light argon2 parameters: at 64 MiB a hash, sign-in and account forms would take minutes."""
-    # The real parameters are tested in tests/web/test_staff_auth.py; here only input matters.
-    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    monkeypatch.setattr(passwords, "HASHER", cheap)
-    monkeypatch.setattr(staff_sessions, "_DUMMY_HASH", cheap.hash("not-a-real-password"))
 
 
 _serials = itertools.count(1)

@@ -1,0 +1,1 @@
+"""The whole production stack on this machine: gunicorn, PostgreSQL, scheduler, SMTP, Chromium."""
