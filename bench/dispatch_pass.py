@@ -23,7 +23,7 @@ measured twice at the same instant:
 The verdict compares the "K due" counts, and the statements per extra due message
 ((all - K) statements / (all - K) messages) across N.
 
-The data: the synthetic trial of bench/common.py (patients randomized 1-200 days before the
+The data: the synthetic trial of bench/synthetic_trial.py (patients randomized 1-200 days before the
 measured instant, their history played up to the last pass at 23:55 the evening before). The
 measured pass runs at 10:05 local time: it opens the windows that opened at midnight, marks
 missed those that closed, and sends the invitations and reminders of 10:00 (memory mail and SMS
@@ -56,20 +56,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from flask import Flask
 from sqlalchemy import or_, update
 
-from bench.common import (
-    NOW,
-    ROME,
+from bench.app_setup import reset_schema
+from bench.measures import (
     at_most_linear,
-    check_generator,
     count_statements,
     growth_exponent,
     growth_word,
-    load_patients,
-    make_config,
     markdown_table,
-    reset_schema,
     short,
 )
+from bench.synthetic_trial import NOW, ROME, check_generator, load_patients
 from pro_app import create_app
 from pro_app.extensions import db
 from pro_app.models import (
@@ -85,6 +81,7 @@ from pro_app.models.assessment import ANSWERABLE_STATUSES
 from pro_app.services import assessment_states, dispatch
 from pro_app.services.definitions import trial_schedule
 from pro_app.services.senders import senders
+from tests.conftest import make_config
 
 SIZES = (1_000, 10_000)
 LARGE_SIZE = 100_000

@@ -37,21 +37,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import insert
 
-from bench.common import (
-    at_most_linear,
-    growth_exponent,
-    growth_word,
-    make_config,
-    markdown_table,
-    peak_rss_mb,
-    reset_schema,
-)
+from bench.app_setup import reset_schema
+from bench.measures import at_most_linear, growth_exponent, growth_word, markdown_table, peak_rss_mb
 from pro_app import create_app
 from pro_app.extensions import db
 from pro_app.instruments import score_instrument, scoring_version
 from pro_app.models import Answer, Assessment, Patient, Score, Site
 from pro_app.protocol.windows import plan_windows
 from pro_app.services.definitions import instrument_registry, trial_schedule
+from tests.conftest import make_config
 
 KINDS = ("scores", "scores-wide", "items", "deterioration", "compliance", "codebook")
 FORMATS = ("csv", "xlsx", "sav", "dta")

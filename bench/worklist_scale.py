@@ -4,14 +4,15 @@ Run from the project folder:
 
     .venv/bin/python bench/worklist_scale.py [--sizes 500,5000] [--postgres URI] [--repeats 5]
 
-For each size it builds the synthetic trial of bench/common.py at ONE site: patients due today,
-open, overdue, missed, completed and withdrawn, with their invitations and reminders sent,
+For each size it builds the synthetic trial of bench/synthetic_trial.py at ONE site: patients due
+today, open, overdue, missed, completed and withdrawn, with their invitations and reminders sent,
 cancelled or pending, and 1 sent message in 40 turned into a delivery failure. The database is a
 temporary SQLite file and, with --postgres URI or PRO_BENCH_POSTGRES_URI, also a PostgreSQL
 database `bench_worklist` created on that server for the run and dropped afterwards (the
 database named in the URI is only connected to). Then a fresh process signs in through the form
-as a nurse of the site and requests the worklist through the Flask test client, its clock set to
-common.NOW: every section (tab), a later page of two of them, a time point filter and a search.
+as a nurse of the site and requests the worklist through the Flask test client, its clock set
+to synthetic_trial.NOW: every section (tab), a later page of two of them, a time point filter
+and a search.
 
 Per page: median wall time of --repeats requests, the peak Python memory of one request
 (tracemalloc), SQL statements per request (a before_cursor_execute listener), rows shown, rows
@@ -45,27 +46,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import update
 
-from bench.common import (
-    NOW,
-    ROME,
+from bench.app_setup import scratch_database
+from bench.measures import (
     at_most_linear,
-    check_generator,
     count_statements,
     current_rss_mb,
     growth_exponent,
     growth_word,
-    load_patients,
-    make_config,
     markdown_table,
     peak_rss_mb,
-    scratch_database,
     short,
 )
+from bench.synthetic_trial import NOW, ROME, check_generator, load_patients
 from pro_app import create_app
 from pro_app.extensions import db
 from pro_app.models import Message, MessageStatus, Site
 from pro_app.services.definitions import trial_schedule
 from tests import factories
+from tests.conftest import make_config
 
 SIZES = (500, 5_000)
 NURSE = "nurse@bench.example.org"
