@@ -16,13 +16,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
     Date,
-    Select,
     Subquery,
     and_,
     case,
@@ -49,11 +47,12 @@ from pro_app.protocol.work_states import COUNTED, WorkFilter, WorkState, matches
 from pro_app.protocol.work_states import classify as classify  # re-exported: the patient page
 from pro_app.protocol.work_states import is_due_today as is_due_today  # re-exported
 from pro_app.services.definitions import trial_schedule
-from pro_app.services.site_scope import scope_patients
-
-PAGE_SIZE = 50
-SEARCH_MAX_LENGTH = 40
-
+from pro_app.services.failed_messages import count_failed
+from pro_app.services.worklist_query import PAGE_SIZE as PAGE_SIZE  # re-exported: the view
+from pro_app.services.worklist_query import SEARCH_MAX_LENGTH as SEARCH_MAX_LENGTH  # re-exported
+from pro_app.services.worklist_query import WorklistQuery as WorklistQuery  # re-exported
+from pro_app.services.worklist_query import escape_like as escape_like  # re-exported: tests
+from pro_app.services.worklist_query import filtered
 
 # Most urgent first when everything is listed.
 _RANK = {
@@ -69,17 +68,6 @@ _STORED_FINAL = tuple(WorkState(status.value) for status in FINAL_STATUSES)
 _TO_DO = (WorkState.OPEN, WorkState.OVERDUE)
 # Work still ahead is listed by closing date, soonest first; finished work most recent first.
 _BY_CLOSING_DATE = (WorkState.OPEN, WorkState.OVERDUE, WorkState.UPCOMING)
-
-
-@dataclass(frozen=True)
-class WorklistQuery:
-    """What the user asked for; the search is plain text, matched anywhere in the study code."""
-
-    section: WorkFilter = WorkFilter.OPEN
-    timepoint: str | None = None
-    site_id: int | None = None
-    search: str = ""
-    page: int = 1
 
 
 @dataclass(frozen=True)
@@ -113,26 +101,9 @@ class Worklist:
     failed_count: int = 0
 
 
-def escape_like(text: str) -> str:
-    """The text with LIKE wildcards escaped, so that '%' or '_' match only themselves."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _filtered(statement: Select[Any], user: StaffUser, query: WorklistQuery) -> Select[Any]:
-    statement = scope_patients(statement, user)
-    if user.sees_all_sites and query.site_id is not None:
-        statement = statement.where(Patient.site_id == query.site_id)
-    search = query.search.strip()[:SEARCH_MAX_LENGTH]
-    if search:
-        statement = statement.where(
-            Patient.study_code.ilike(f"%{escape_like(search)}%", escape="\\")
-        )
-    return statement
-
-
 def _local_today(user: StaffUser, query: WorklistQuery, now: datetime) -> ColumnElement[date]:
     """Each patient's date today in their own time zone, as an SQL expression (1 statement)."""
-    zones = db.session.scalars(_filtered(db.select(Patient.timezone).distinct(), user, query)).all()
+    zones = db.session.scalars(filtered(db.select(Patient.timezone).distinct(), user, query)).all()
     # A patient enrolled meanwhile in a new time zone gets the server's date, not no date.
     fallback = literal(now.astimezone(ZoneInfo(trial_schedule().timezone)).date(), Date)
     if not zones:
@@ -170,7 +141,7 @@ def _open_windows(
 ) -> _OpenWindows:
     """The distinct windows open today, sorted by their reminder plan (1 statement)."""
     windows = db.session.execute(
-        _filtered(
+        filtered(
             db.select(*_WINDOW_KEY)
             .distinct()
             .join(Patient, Patient.id == Assessment.patient_id)
@@ -211,7 +182,7 @@ def _sent_reminders(user: StaffUser, query: WorklistQuery, windows: _OpenWindows
     """For the assessments whose overdue state hangs on a reminder having gone out: whether
     it has, one 0/1 column per reminder kind (sent_0, sent_1, ...)."""
     waiting = [key for keys in windows.by_last_kind.values() for key in keys]
-    assessments = _filtered(
+    assessments = filtered(
         db.select(Assessment.id)
         .join(Patient, Patient.id == Assessment.patient_id)
         .where(_among(waiting), Assessment.status.not_in(FINAL_STATUSES)),
@@ -280,7 +251,7 @@ def _classified(user: StaffUser, query: WorklistQuery, now: datetime) -> Subquer
     ).join(Patient, Patient.id == Assessment.patient_id)
     if sent is not None:
         statement = statement.outerjoin(sent, sent.c.assessment_id == Assessment.id)
-    return _filtered(statement, user, query).subquery("classified")
+    return filtered(statement, user, query).subquery("classified")
 
 
 def _in_section(classified: Subquery, section: WorkFilter) -> ColumnElement[bool]:
@@ -416,53 +387,3 @@ def _has_happened(message: Message, now: datetime) -> bool:
     if message.status == MessageStatus.PENDING:
         return message.scheduled_for <= now
     return message.status in (MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.SENDING)
-
-
-def _failed_statement(user: StaffUser, query: WorklistQuery, *columns: Any) -> Select[Any]:
-    statement = _filtered(
-        db.select(*columns)
-        .select_from(Message)
-        .join(Patient, Patient.id == Message.patient_id)
-        .join(Site, Site.id == Patient.site_id)
-        .outerjoin(Assessment, Assessment.id == Message.assessment_id)
-        .outerjoin(PatientContact, PatientContact.patient_id == Patient.id)
-        .where(Message.status == MessageStatus.FAILED),
-        user,
-        query,
-    )
-    if query.timepoint is not None:
-        statement = statement.where(Assessment.timepoint == query.timepoint)
-    return statement
-
-
-def count_failed(user: StaffUser, query: WorklistQuery) -> int:
-    """How many messages failed for good among the user's patients (1 statement)."""
-    return db.session.scalar(_failed_statement(user, query, func.count(Message.id))) or 0
-
-
-@dataclass(frozen=True)
-class FailedMessage:
-    message: Message
-    patient: Patient
-    site: Site
-    timepoint: str | None
-    preferred_channel: str | None
-
-
-def failed_messages(user: StaffUser, query: WorklistQuery) -> list[FailedMessage]:
-    """One page of failed messages, newest first (1 statement)."""
-    rows = db.session.execute(
-        _failed_statement(
-            user,
-            query,
-            Message,
-            Patient,
-            Site,
-            Assessment.timepoint,
-            PatientContact.preferred_channel,
-        )
-        .order_by(Message.scheduled_for.desc(), Message.id.desc())
-        .limit(PAGE_SIZE)
-        .offset((query.page - 1) * PAGE_SIZE)
-    ).all()
-    return [FailedMessage(*row) for row in rows]

@@ -19,6 +19,7 @@ from pro_app.models import Site, StaffUser
 from pro_app.models.types import utcnow
 from pro_app.services import worklist as work
 from pro_app.services.definitions import trial_schedule
+from pro_app.services.failed_messages import failed_messages
 from pro_app.staff import bp
 from pro_app.staff.access import may_read_contacts, staff, staff_required
 
@@ -176,7 +177,7 @@ def worklist() -> ResponseReturnValue:
     query = _query_from(form, user)
     now = utcnow()
     result = work.build_worklist(user, query, now)
-    failed = work.failed_messages(user, query) if query.section == work.WorkFilter.FAILED else []
+    failed = failed_messages(user, query) if query.section == work.WorkFilter.FAILED else []
     total = result.failed_count if query.section == work.WorkFilter.FAILED else result.total
     pages = max(1, -(-total // work.PAGE_SIZE))
     return render_template(
