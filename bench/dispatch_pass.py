@@ -65,7 +65,7 @@ from bench.measures import (
     markdown_table,
     short,
 )
-from bench.synthetic_trial import NOW, ROME, check_generator, load_patients
+from bench.synthetic_trial import NOW, ROME, load_trial
 from pro_app import create_app
 from pro_app.extensions import db
 from pro_app.models import (
@@ -75,11 +75,9 @@ from pro_app.models import (
     Message,
     MessageStatus,
     PatientLink,
-    Site,
 )
 from pro_app.models.assessment import ANSWERABLE_STATUSES
 from pro_app.services import assessment_states, dispatch
-from pro_app.services.definitions import trial_schedule
 from pro_app.services.senders import senders
 from tests.conftest import make_config
 
@@ -236,14 +234,8 @@ def bench_database(name: str, uri: str, patients: int, reset_postgres: bool) -> 
     try:
         started = clock.perf_counter()
         with app.app_context():
-            db.create_all()
-            site = Site(code="BENCH", name="Bench site")
-            db.session.add(site)
-            db.session.commit()
-            schedule = trial_schedule()
-            check_generator(site, schedule)
             grace = timedelta(minutes=app.config["PATIENT_SUBMIT_GRACE_MINUTES"])
-            load_patients(patients, site.id, schedule, grace)
+            load_trial(patients, grace)
             saved = save_state(NOW)
         setup = clock.perf_counter() - started
         all_due = measure(app, saved, "all due", None)

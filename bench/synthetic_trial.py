@@ -41,6 +41,7 @@ from pro_app.protocol.schedule import Schedule
 from pro_app.protocol.windows import local_instant, participation_ends_at, plan_windows
 from pro_app.services import dispatch
 from pro_app.services.contact_formats import normalize_email, normalize_mobile
+from pro_app.services.definitions import trial_schedule
 from pro_app.services.enrolment import EnrolmentRequest, enroll_patient
 from pro_app.services.links import derive_token, hash_token
 from pro_app.services.outbox import planned_rows
@@ -447,6 +448,19 @@ def _differences(code: str, pairs: list[tuple[list[dict[str, Any]], list[Any]]])
                         f"{code}: {type(actual).__name__}.{column} {written!r} != {value!r}"
                     )
     return problems
+
+
+def load_trial(patients: int, grace: timedelta) -> Site:
+    """On an empty schema, in an app context: the tables, one site and `patients` patients,
+    after checking the generator against enroll_patient()."""
+    db.create_all()
+    site = Site(code="BENCH", name="Bench site")
+    db.session.add(site)
+    db.session.commit()
+    schedule = trial_schedule()
+    check_generator(site, schedule)
+    load_patients(patients, site.id, schedule, grace)
+    return site
 
 
 def load_patients(count: int, site_id: int, schedule: Schedule, grace: timedelta) -> None:

@@ -57,11 +57,10 @@ from bench.measures import (
     peak_rss_mb,
     short,
 )
-from bench.synthetic_trial import NOW, ROME, check_generator, load_patients
+from bench.synthetic_trial import NOW, ROME, load_trial
 from pro_app import create_app
 from pro_app.extensions import db
-from pro_app.models import Message, MessageStatus, Site
-from pro_app.services.definitions import trial_schedule
+from pro_app.models import Message, MessageStatus
 from tests import factories
 from tests.conftest import make_config
 
@@ -96,14 +95,8 @@ def build(uri: str, patients: int) -> float:
     app = create_app(make_config(uri))
     try:
         with app.app_context():
-            db.create_all()
-            site = Site(code="BENCH", name="Bench site")
-            db.session.add(site)
-            db.session.commit()
-            schedule = trial_schedule()
-            check_generator(site, schedule)
             grace = timedelta(minutes=app.config["PATIENT_SUBMIT_GRACE_MINUTES"])
-            load_patients(patients, site.id, schedule, grace)
+            load_trial(patients, grace)
             db.session.execute(
                 update(Message)
                 .where(Message.status == MessageStatus.SENT, Message.id % FAILED_EVERY == 0)
