@@ -8,6 +8,7 @@ enrolled here. PostgreSQL databases are emptied or created per run; never the su
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 
 from pro_app import create_app
 from pro_app.extensions import db
+from pro_app.logs import process_handler
 from tests.conftest import make_config
 
 # The main test suite's database: no bench ever empties it.
@@ -44,9 +46,22 @@ def emptied_schema(uri: str) -> Iterator[str]:
         reset_schema(uri)
 
 
+def bench_app(uri: str, **overrides: Any) -> Flask:
+    """The app with the tests' configuration and these overrides, its log lines discarded.
+
+    The lines are still formatted and written, so their cost stays in the figures, but to
+    /dev/null: thousands of "message sent" lines would bury the figures in the output.
+    """
+    handler = process_handler("text")
+    if isinstance(handler, logging.StreamHandler):
+        handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 (the process's whole life)
+    logging.getLogger("pro_app").addHandler(handler)
+    return create_app(make_config(uri, **overrides))
+
+
 def prepared_app(uri: str, **overrides: Any) -> Flask:
     """An app on an empty schema (the tests' configuration, with these overrides)."""
-    app = create_app(make_config(uri, **overrides))
+    app = bench_app(uri, **overrides)
     with app.app_context():
         db.create_all()
     return app

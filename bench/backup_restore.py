@@ -28,13 +28,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from export_size import build, make_config
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from pro_app import create_app
+from bench.app_setup import bench_app
+from bench.export_size import build
 from pro_app.backup import postgres, sqlite
 from pro_app.backup.manifest import compare, manifest_path, one_snapshot
 from pro_app.extensions import db
@@ -43,7 +42,7 @@ from pro_app.services import demo
 
 
 def load_demo(database_uri: str) -> None:
-    app = create_app(make_config(database_uri))
+    app = bench_app(database_uri)
     with app.app_context():
         db.create_all()
         list(demo.load_demo(utcnow()))  # a generator of printed lines

@@ -56,7 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from flask import Flask
 from sqlalchemy import or_, update
 
-from bench.app_setup import reset_schema
+from bench.app_setup import bench_app, reset_schema
 from bench.measures import (
     at_most_linear,
     count_statements,
@@ -66,7 +66,6 @@ from bench.measures import (
     short,
 )
 from bench.synthetic_trial import NOW, ROME, load_trial
-from pro_app import create_app
 from pro_app.extensions import db
 from pro_app.models import (
     Assessment,
@@ -79,7 +78,6 @@ from pro_app.models import (
 from pro_app.models.assessment import ANSWERABLE_STATUSES
 from pro_app.services import assessment_states, dispatch
 from pro_app.services.senders import senders
-from tests.conftest import make_config
 
 SIZES = (1_000, 10_000)
 LARGE_SIZE = 100_000
@@ -230,7 +228,7 @@ class Measured:
 def bench_database(name: str, uri: str, patients: int, reset_postgres: bool) -> Measured:
     if reset_postgres:
         reset_schema(uri)
-    app = create_app(make_config(uri))
+    app = bench_app(uri)
     try:
         started = clock.perf_counter()
         with app.app_context():

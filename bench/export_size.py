@@ -37,15 +37,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import insert
 
-from bench.app_setup import reset_schema
+from bench.app_setup import add_postgres_argument, bench_app, reset_schema
 from bench.measures import at_most_linear, growth_exponent, growth_word, markdown_table, peak_rss_mb
-from pro_app import create_app
 from pro_app.extensions import db
 from pro_app.instruments import score_instrument, scoring_version
 from pro_app.models import Answer, Assessment, Patient, Score, Site
 from pro_app.protocol.windows import plan_windows
 from pro_app.services.definitions import instrument_registry, trial_schedule
-from tests.conftest import make_config
 
 KINDS = ("scores", "scores-wide", "items", "deterioration", "compliance", "codebook")
 FORMATS = ("csv", "xlsx", "sav", "dta")
@@ -56,7 +54,7 @@ def build(database_uri: str, patients: int) -> None:
     """Create the schema and load the trial in bulk."""
     if database_uri.startswith("postgresql"):
         reset_schema(database_uri)
-    app = create_app(make_config(database_uri))
+    app = bench_app(database_uri)
     with app.app_context():
         db.create_all()
         site = Site(code="BENCH", name="Bench site")
@@ -147,7 +145,7 @@ def child(database_uri: str, kind: str, fmt: str) -> None:
     if fmt in ("sav", "dta"):
         import pandas  # noqa: F401  (imported before measuring: part of the baseline)
         import pyreadstat  # noqa: F401
-    app = create_app(make_config(database_uri))
+    app = bench_app(database_uri)
     with app.app_context(), force_locale("it"):
         instrument_registry()
         before = peak_rss_mb()
@@ -258,7 +256,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--patients", type=int, default=1000)
     parser.add_argument("--sizes", help="comma-separated patient counts (instead of --patients)")
-    parser.add_argument("--postgres", default=os.environ.get("PRO_BENCH_POSTGRES_URI", ""))
+    add_postgres_argument(parser)
     parser.add_argument("--kinds", nargs="*", default=list(KINDS))
     parser.add_argument("--formats", nargs="*", default=list(FORMATS))
     parser.add_argument("--child", nargs=3, metavar=("URI", "KIND", "FORMAT"))

@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import update
 
-from bench.app_setup import scratch_database
+from bench.app_setup import bench_app, scratch_database
 from bench.measures import (
     at_most_linear,
     count_statements,
@@ -58,11 +58,9 @@ from bench.measures import (
     short,
 )
 from bench.synthetic_trial import NOW, ROME, load_trial
-from pro_app import create_app
 from pro_app.extensions import db
 from pro_app.models import Message, MessageStatus
 from tests import factories
-from tests.conftest import make_config
 
 SIZES = (500, 5_000)
 NURSE = "nurse@bench.example.org"
@@ -92,7 +90,7 @@ SECTION_ROWS = re.compile(r'role="status">(\d+)')
 def build(uri: str, patients: int) -> float:
     """The trial at one site, some failed messages, and the nurse's account; seconds taken."""
     started = clock.perf_counter()
-    app = create_app(make_config(uri))
+    app = bench_app(uri)
     try:
         with app.app_context():
             grace = timedelta(minutes=app.config["PATIENT_SUBMIT_GRACE_MINUTES"])
@@ -122,7 +120,7 @@ def build(uri: str, patients: int) -> float:
 
 def child(uri: str, repeats: int) -> None:
     """In a fresh process: sign in, request every page; print the figures as one JSON line."""
-    app = create_app(make_config(uri))
+    app = bench_app(uri)
     client = app.test_client()
     if factories.sign_in(client, NURSE).status_code != 302:
         raise SystemExit("The nurse could not sign in.")
