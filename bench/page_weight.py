@@ -93,7 +93,8 @@ def main() -> None:
     from tests import factories
     from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    for name in ("werkzeug", "pro_app"):  # request lines would bury the table
+        logging.getLogger(name).setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
         app = create_app(
             {

@@ -24,7 +24,7 @@ from datetime import date
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
-# (script, arguments): the sizes issue 8 asks for; about 20 minutes in all on 2 CPUs.
+# (script, arguments): the sizes issue 8 asks for; about 21 minutes in all on 2 CPUs.
 BENCHMARKS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("patient_throughput.py", ("--profile",)),
     ("page_weight.py", ()),
