@@ -214,6 +214,8 @@ def _lock_answerable(assessment: Assessment) -> None:
 
 def upsert_answers(assessment: Assessment, values: Mapping[str, int | None], now: datetime) -> None:
     """Insert or update answers by field name (None = skipped), in one race-safe statement."""
+    if not values:
+        return  # a multi-row INSERT needs at least one row
     insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
     rows = []
     for name, value in values.items():
