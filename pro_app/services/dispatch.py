@@ -57,8 +57,20 @@ class DispatchSummary:
     failed: int = 0
 
     def line(self) -> str:
-        """The one-line summary printed by `pro-app reminders run`."""
+        """The one-line summary printed by `pro-app reminders run` (and kept on the lease)."""
         return ", ".join(f"{field.name} {getattr(self, field.name)}" for field in fields(self))
+
+    @classmethod
+    def from_line(cls, text: str) -> DispatchSummary | None:
+        """The summary a line() wrote; None if the text is not one (an older format)."""
+        names = {field.name for field in fields(cls)}
+        counts: dict[str, int] = {}
+        for part in text.split(", "):
+            name, _, number = part.partition(" ")
+            if name not in names or not number.isdigit():
+                return None
+            counts[name] = int(number)
+        return cls(**counts)
 
 
 def dispatch_due_messages(now: datetime, channel_senders: Senders | None = None) -> DispatchSummary:

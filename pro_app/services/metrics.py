@@ -22,6 +22,7 @@ from pro_app.exports.outcomes import compliance_rows
 from pro_app.exports.source import ExportFilter
 from pro_app.extensions import db
 from pro_app.models import Message, MessageStatus, SchedulerLease, StaffUser
+from pro_app.services.dispatch import DispatchSummary
 
 # The scheduler's lease row (pro_app.scheduler.LEASE_NAME; services do not import the process).
 DISPATCHER_LEASE = "dispatcher"
@@ -82,6 +83,7 @@ class SchedulerMetrics:
     lease_expires_at: datetime | None
     last_run_at: datetime | None
     last_summary: str | None
+    last_pass: DispatchSummary | None  # the summary's counts, when it could be read
     state: SchedulerState
     late_after_seconds: float
 
@@ -195,11 +197,13 @@ def scheduler_metrics(now: datetime, interval_seconds: float) -> SchedulerMetric
     """The lease row: who holds it, the last pass and its summary, and whether it is late."""
     lease = db.session.get(SchedulerLease, DISPATCHER_LEASE)
     last_run_at = lease.last_run_at if lease is not None else None
+    summary = lease.last_summary if lease is not None else None
     return SchedulerMetrics(
         holder=lease.holder if lease is not None else None,
         lease_expires_at=lease.expires_at if lease is not None else None,
         last_run_at=last_run_at,
-        last_summary=lease.last_summary if lease is not None else None,
+        last_summary=summary,
+        last_pass=DispatchSummary.from_line(summary) if summary else None,
         state=scheduler_state(last_run_at, now, interval_seconds),
         late_after_seconds=LATE_AFTER_INTERVALS * interval_seconds,
     )

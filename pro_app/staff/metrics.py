@@ -10,11 +10,24 @@ from typing import Any
 from flask import current_app, jsonify, render_template
 from flask.typing import ResponseReturnValue
 
+from pro_app.i18n import _l
 from pro_app.models.types import utcnow
 from pro_app.services.metrics import Metrics, collect_metrics
 from pro_app.staff import bp
 from pro_app.staff.admin import admin_only
 from pro_app.staff.worklist import CHANNEL_LABELS, message_kind, timepoint_label
+
+# What each count of a dispatcher pass means (services/dispatch.py DispatchSummary).
+PASS_LABELS = {
+    "opened": _l("questionnaires opened"),
+    "missed": _l("questionnaires closed unanswered"),
+    "claimed": _l("messages taken up"),
+    "sent": _l("messages sent"),
+    "deferred": _l("messages postponed (quiet hours)"),
+    "cancelled": _l("messages cancelled"),
+    "retrying": _l("messages to be retried"),
+    "failed": _l("messages failed for good"),
+}
 
 
 def _metrics() -> Metrics:
@@ -41,7 +54,19 @@ def admin_metrics() -> ResponseReturnValue:
         channel_label=lambda code: str(CHANNEL_LABELS.get(code, code)),
         kind_label=message_kind,
         timepoint_label=timepoint_label,
+        pass_counts=_pass_counts(metrics),
     )
+
+
+def _pass_counts(metrics: Metrics) -> list[tuple[str, int]]:
+    """The last pass's counts with their labels, in the summary's order."""
+    last_pass = metrics.scheduler.last_pass
+    if last_pass is None:
+        return []
+    return [
+        (str(PASS_LABELS.get(name, name)), count)
+        for name, count in dataclasses.asdict(last_pass).items()
+    ]
 
 
 @bp.get("/admin/metrics.json")

@@ -17,12 +17,13 @@ from pro_app.extensions import db
 from pro_app.messaging import DeliveryError
 from pro_app.models import Assessment, Message, SchedulerLease, StaffUser
 from pro_app.services import answering, audit
-from pro_app.services.dispatch import dispatch_due_messages
+from pro_app.services.dispatch import DispatchSummary, dispatch_due_messages
 from pro_app.services.senders import senders
 from pro_app.staff import metrics as metrics_view
 from tests import factories
 from tests.factories import rome
 
+LAST_PASS = DispatchSummary(opened=1, claimed=3, sent=2, deferred=0, retrying=1)
 RANDOMIZED = rome(2026, 3, 2, 11, 0)
 NOW = rome(2026, 3, 2, 11, 5)  # the instant the page is looked at
 
@@ -99,7 +100,7 @@ def _prepare(app: Flask) -> None:
                 holder="clinic-server:4242",
                 expires_at=NOW + timedelta(minutes=2),
                 last_run_at=NOW - timedelta(seconds=40),
-                last_summary="opened 0, missed 0, claimed 0, sent 0",
+                last_summary=LAST_PASS.line(),
             )
         )
         db.session.commit()
@@ -145,6 +146,10 @@ def test_the_figures_match_the_prepared_situation(app: Flask, admin: FlaskClient
     assert scheduler["state"] == "ok"
     assert scheduler["holder"] == "clinic-server:4242"
     assert scheduler["last_run_at"] == "2026-03-02T10:04:20+00:00"
+    assert scheduler["last_pass"] == {
+        "opened": 1, "missed": 0, "claimed": 3, "sent": 2,
+        "deferred": 0, "cancelled": 0, "retrying": 1, "failed": 0,
+    }  # fmt: skip
     completion = {row["timepoint"]: row for row in figures["completion"]}
     assert completion["baseline"] == {
         "timepoint": "baseline",
@@ -168,10 +173,37 @@ def test_the_figures_match_the_prepared_situation(app: Flask, admin: FlaskClient
     assert 'id="scheduler-late"' not in html
     assert 'id="scheduler-never"' not in html
     assert "clinic-server:4242" in html
+    assert _by_id(html, "last-pass") == (
+        "questionnaires opened 1, questionnaires closed unanswered 0, messages taken up 3, "
+        "messages sent 2, messages postponed (quiet hours) 0, messages cancelled 0, "
+        "messages to be retried 1, messages failed for good 0"
+    )
     assert "50.0%" in html  # baseline's completion rate
     # Nothing personal on the page: study codes and contacts are not its business.
     for private in ("MI01-000", "@example.org", "347"):
         assert private not in html
+
+
+def test_a_pass_summary_is_read_back_and_an_unknown_one_is_shown_as_written(
+    app: Flask, admin: FlaskClient
+) -> None:
+    assert DispatchSummary.from_line(LAST_PASS.line()) == LAST_PASS
+    for unknown in ("", "opened 1, exploded 2", "opened one", "opened=1 sent=2"):
+        assert DispatchSummary.from_line(unknown) is None
+    with app.app_context():
+        db.session.add(
+            SchedulerLease(
+                name="dispatcher",
+                holder="clinic-server:4242",
+                expires_at=NOW + timedelta(minutes=2),
+                last_run_at=NOW - timedelta(seconds=40),
+                last_summary="opened=1 sent=2",
+            )
+        )
+        db.session.commit()
+    html = admin.get("/staff/admin/metrics").text
+    assert _by_id(html, "last-pass") == "opened=1 sent=2"
+    assert admin.get("/staff/admin/metrics.json").get_json()["scheduler"]["last_pass"] is None
 
 
 def test_the_database_and_its_migration_are_named(app: Flask, admin: FlaskClient) -> None:
