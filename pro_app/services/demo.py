@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
 
 from pro_app.extensions import db
+from pro_app.messaging import DeliveryError, EmailMessage, EmailSender
 from pro_app.models import (
     Answer,
     Assessment,
@@ -28,6 +29,7 @@ from pro_app.services.dispatch import dispatch_due_messages
 from pro_app.services.enrolment import EnrolmentRequest, enroll_patient
 from pro_app.services.links import active_link, issue_link, link_url, token_of
 from pro_app.services.scores import store_scores
+from pro_app.services.senders import senders
 
 DEMO_SITE = ("DEMO", "Ospedale dimostrativo")
 DEMO_OTHER_SITE = ("DEMO2", "Secondo centro dimostrativo")
@@ -40,6 +42,7 @@ DEMO_STAFF = (
     ("admin@demo.invalid", "Amministratore (demo)", Role.ADMIN, None),
 )
 ROME = ZoneInfo("Europe/Rome")
+REFUSED_ADDRESS = "demo-013@example.invalid"  # DEMO-013's mailbox "does not exist"
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,14 @@ DEMO_PATIENTS = (
         note="month 6 open",
     ),
     DemoPatient(
+        "DEMO-013",
+        "DEMO",
+        "control",
+        2,
+        {"baseline": "open"},
+        note="e-mail refused: invitation failed",
+    ),
+    DemoPatient(
         "DEMO2-001",
         "DEMO2",
         "control",
@@ -165,12 +176,30 @@ def load_demo(now: datetime) -> Iterator[str]:
         yield "Demo data already loaded."
     links = _current_links(now)
     db.session.commit()
+    configured = senders()
+    demo_senders = replace(configured, email=RefusingMailbox(configured.email))
     # A pass at the last midday first, as the scheduler would have run it, so that the outbox has
     # something to show even when the demo is loaded during quiet hours.
     for instant in (_last_midday(now), now):
-        summary = dispatch_due_messages(instant).line()
+        summary = dispatch_due_messages(instant, demo_senders).line()
         yield f"Dispatcher pass at {instant:%Y-%m-%d %H:%M} UTC: {summary}"
     yield from _summary(links)
+
+
+@dataclass(frozen=True)
+class RefusingMailbox:
+    """The configured e-mail sender, except that one demo mailbox does not exist.
+
+    Its server's refusal goes through the dispatcher's own failure path, so the worklist's
+    "failed messages" tab and the administrators' status page have a real failure to show.
+    """
+
+    inner: EmailSender
+
+    def send(self, message: EmailMessage) -> str:
+        if message.to == REFUSED_ADDRESS:
+            raise DeliveryError("SMTP 550 5.1.1 mailbox unavailable", permanent=True)
+        return self.inner.send(message)
 
 
 def _last_midday(now: datetime) -> datetime:
@@ -343,6 +372,7 @@ def _summary(links: list[tuple[DemoPatient, str | None]]) -> Iterator[str]:
     yield ""
     yield f"Messages sent to patients (development outbox): {base_url}/dev/outbox"
     yield f"Analyst pages (exports, compliance, plots): {base_url}/analyst/"
+    yield f"System status (admin): {base_url}/staff/admin/metrics"
     yield "Exports from the command line: pro-app export scores --out scores.sav --format sav"
     yield f"JSON API for R/Python scripts: create a token at {base_url}/analyst/api-tokens"
     yield ""

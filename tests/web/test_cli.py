@@ -18,7 +18,16 @@ from sqlalchemy import func
 
 from pro_app import cli
 from pro_app.extensions import db
-from pro_app.models import AnswerCorrection, Assessment, Patient, PatientLink, Site, StaffUser
+from pro_app.models import (
+    AnswerCorrection,
+    Assessment,
+    Message,
+    MessageStatus,
+    Patient,
+    PatientLink,
+    Site,
+    StaffUser,
+)
 from pro_app.services.links import hash_token
 from tests.conftest import TEST_SECRET_KEY
 from tests.unit.reference_scoring import REFERENCES
@@ -262,7 +271,15 @@ def test_init_db_and_demo(runner: FlaskCliRunner, app: Flask) -> None:
         ).all()
         assert month6.count("tae") >= 10
         assert month6.count("control") >= 10
+        # One mailbox refuses: the dispatcher's failure path leaves a failed message to show.
+        failed = db.session.execute(
+            db.select(Patient.study_code, Message.kind, Message.last_error)
+            .join(Message, Message.patient_id == Patient.id)
+            .where(Message.status == MessageStatus.FAILED)
+        ).all()
+        assert failed == [("DEMO-013", "invitation", "SMTP 550 5.1.1 mailbox unavailable")]
     assert "/analyst/" in result.output
+    assert "/staff/admin/metrics" in result.output
 
 
 @pytest.mark.skipif(PRO_APP is None, reason="console script not installed")
