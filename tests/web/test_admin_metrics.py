@@ -94,15 +94,7 @@ def _prepare(app: Flask) -> None:
             .where(Message.patient_id == a.patient_id)
             .values(status="failed", next_attempt_at=NOW - timedelta(days=3))
         )
-        db.session.add(
-            SchedulerLease(
-                name="dispatcher",
-                holder="clinic-server:4242",
-                expires_at=NOW + timedelta(minutes=2),
-                last_run_at=NOW - timedelta(seconds=40),
-                last_summary=LAST_PASS.line(),
-            )
-        )
+        db.session.add(_recent_lease(LAST_PASS.line()))
         db.session.commit()
     factories.staff_user(app, "locked@mi01.example.org", "nurse", "MI01")
     factories.staff_user(app, "was-locked@mi01.example.org", "nurse", "MI01")
@@ -115,6 +107,17 @@ def _prepare(app: Flask) -> None:
                 update(StaffUser).where(StaffUser.email == email).values(locked_until=until)
             )
         db.session.commit()
+
+
+def _recent_lease(summary: str) -> SchedulerLease:
+    """The scheduler's lease as a pass 40 seconds ago left it, with this summary."""
+    return SchedulerLease(
+        name="dispatcher",
+        holder="clinic-server:4242",
+        expires_at=NOW + timedelta(minutes=2),
+        last_run_at=NOW - timedelta(seconds=40),
+        last_summary=summary,
+    )
 
 
 def _by_id(html: str, element_id: str) -> str:
@@ -191,15 +194,7 @@ def test_a_pass_summary_is_read_back_and_an_unknown_one_is_shown_as_written(
     for unknown in ("", "opened 1, exploded 2", "opened one", "opened=1 sent=2"):
         assert DispatchSummary.from_line(unknown) is None
     with app.app_context():
-        db.session.add(
-            SchedulerLease(
-                name="dispatcher",
-                holder="clinic-server:4242",
-                expires_at=NOW + timedelta(minutes=2),
-                last_run_at=NOW - timedelta(seconds=40),
-                last_summary="opened=1 sent=2",
-            )
-        )
+        db.session.add(_recent_lease("opened=1 sent=2"))
         db.session.commit()
     html = admin.get("/staff/admin/metrics").text
     assert _by_id(html, "last-pass") == "opened=1 sent=2"
