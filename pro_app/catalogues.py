@@ -42,8 +42,17 @@ def extract(output: Path = TEMPLATE_FILE) -> None:
 
 
 def update() -> None:
-    """Merge the template into every locale's catalogue (new strings appear untranslated)."""
-    _pybabel("update", "-i", str(TEMPLATE_FILE), "-d", str(TRANSLATIONS_DIR), "--no-fuzzy-matching")
+    """Merge the template into every locale's catalogue: new strings appear untranslated, and
+    strings the code no longer uses are dropped rather than kept as obsolete entries."""
+    _pybabel(
+        "update",
+        "-i",
+        str(TEMPLATE_FILE),
+        "-d",
+        str(TRANSLATIONS_DIR),
+        "--no-fuzzy-matching",
+        "--ignore-obsolete",
+    )
 
 
 def compile_catalogues() -> None:
