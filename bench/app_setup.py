@@ -12,7 +12,8 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from functools import cache
+from typing import Any, TextIO
 
 from flask import Flask
 from sqlalchemy import create_engine, make_url, text
@@ -54,9 +55,15 @@ def bench_app(uri: str, **overrides: Any) -> Flask:
     """
     handler = process_handler("text")
     if isinstance(handler, logging.StreamHandler):
-        handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 (the process's whole life)
+        handler.setStream(_devnull())
     logging.getLogger("pro_app").addHandler(handler)
     return create_app(make_config(uri, **overrides))
+
+
+@cache
+def _devnull() -> TextIO:
+    """/dev/null, opened once for the process's whole life (every app's log lines go there)."""
+    return open(os.devnull, "w")
 
 
 def prepared_app(uri: str, **overrides: Any) -> Flask:

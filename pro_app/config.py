@@ -18,12 +18,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENVIRONMENTS = ("development", "production")
 UNSAFE_SECRET_KEYS = {"", "dev", "change-me", "changeme", "secret"}
 MIN_SECRET_KEY_LENGTH = 32
-# Message backends that deliver nothing: development writes files or prints, tests keep the
-# messages in memory. In production a patient would never receive an invitation.
-DEVELOPMENT_MAIL_BACKENDS = ("console", "file")
-# console prints each text, link included, to the journal: never in production, where a trial
-# without SMS says SMS_BACKEND=off (the default).
-DEVELOPMENT_SMS_BACKENDS = ("console", "file")
+# Message backends (e-mail and SMS alike) that deliver nothing: development writes files or
+# prints, tests keep the messages in memory. In production a patient would never receive an
+# invitation, and console would print each link to the journal; a trial without SMS says
+# SMS_BACKEND=off (the default).
+DEVELOPMENT_BACKENDS = ("console", "file")
 TEST_BACKEND = "memory"
 # Flask-Limiter (the limits package) needs the redis package for these storages.
 REDIS_STORAGE_SCHEMES = ("redis", "rediss", "redis+unix", "redis+cluster", "redis+sentinel")
@@ -232,13 +231,13 @@ def _messaging_problems(config: Mapping[str, Any]) -> list[str]:
     # The memory backends are the test suite's: tests may build production apps with them.
     refused_test_backend = () if config.get("TESTING") else (TEST_BACKEND,)
     mail = str(config.get("MAIL_BACKEND") or "").strip().lower()
-    if mail in (*DEVELOPMENT_MAIL_BACKENDS, *refused_test_backend):
+    if mail in (*DEVELOPMENT_BACKENDS, *refused_test_backend):
         problems.append(
             f"PRO_MAIL_BACKEND={mail} delivers no e-mail (it is for development and tests): "
             "use smtp in production."
         )
     sms = str(config.get("SMS_BACKEND") or "").strip().lower()
-    if sms in (*DEVELOPMENT_SMS_BACKENDS, *refused_test_backend):
+    if sms in (*DEVELOPMENT_BACKENDS, *refused_test_backend):
         problems.append(
             f"PRO_SMS_BACKEND={sms} delivers no SMS (it is for development and tests): "
             "use http (an SMS gateway) in production, or off for a trial without SMS."
